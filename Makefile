@@ -1,0 +1,49 @@
+# hybridports — the two commands a newcomer needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test dev lint fmt golden bench clean
+
+$(STAMP): pyproject.toml scripts/bootstrap.sh
+	sh scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+dev: $(STAMP)
+
+## demo: install, then plan the bundled examples
+demo: $(STAMP)
+	$(BIN)/hybridports plan examples/pta-sso/topology.yaml
+	@echo
+	@echo "More: $(BIN)/hybridports plan examples/<name>/topology.yaml --format json|csv|markdown"
+	@echo "      $(BIN)/hybridports catalog"
+
+## test: install what the tests need, lint, type-check, run every test
+test: $(STAMP)
+	sh scripts/system-deps.sh
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+## golden: rewrite the golden files after an intended output change (review the diff!)
+golden: $(STAMP)
+	$(BIN)/pytest tests/test_golden.py --update-golden
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/plan_scale.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist src/*.egg-info

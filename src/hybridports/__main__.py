@@ -1,0 +1,3 @@
+from hybridports.cli import main
+
+main()

@@ -1,0 +1,144 @@
+"""The command line: parse options, call one function, print, pick the exit code."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from typer.main import get_command
+
+from hybridports import __version__
+from hybridports.catalog import load_catalog
+from hybridports.errors import UserError
+from hybridports.model import Cloud
+from hybridports.plan import plan as make_plan
+from hybridports.report import REPORTERS, Document, RenderOptions
+from hybridports.topology import load_topology
+from hybridports.views import CatalogDocument, PlanDocument
+
+app = typer.Typer(
+    name="hybridports",
+    help="Plan, probe, render and audit the network flows of a Microsoft hybrid identity "
+    "deployment (Entra Connect, AD DS, AD FS/WAP, PTA, Seamless SSO, Cloud Sync, Health).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _format_option(names: tuple[str, ...]) -> Any:
+    """A ``--format`` option whose choices come from the report registry."""
+    missing = [n for n in names if n not in REPORTERS]
+    assert not missing, f"unregistered formats {missing}"
+
+    def check(value: str) -> str:
+        if value not in names:
+            raise typer.BadParameter(f"{value!r} is not one of: {', '.join(names)}")
+        return value
+
+    return typer.Option(
+        "--format", "-f", callback=check, help=f"Output format: {' | '.join(names)}."
+    )
+
+
+TABULAR = ("table", "json", "csv", "markdown")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"hybridports {__version__}")
+        raise typer.Exit(0)
+
+
+VersionOption = Annotated[
+    bool,
+    typer.Option(
+        "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+    ),
+]
+
+
+@app.callback()
+def _root(version: VersionOption = False) -> None:
+    """hybridports: the network side of Microsoft hybrid identity, correct the first time."""
+
+
+def _emit(document: Document, format_name: str) -> None:
+    """Render the whole output first, then write it: no partial results on stdout."""
+    tty = sys.stdout.isatty()
+    width = (
+        shutil.get_terminal_size((160, 24)).columns if tty else int(os.environ.get("COLUMNS", 160))
+    )
+    options = RenderOptions(width=max(width, 80), color=tty and format_name == "table")
+    text = REPORTERS[format_name].render(document, options)
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _warn(lines: tuple[str, ...] | list[str]) -> None:
+    for line in lines:
+        print(f"warning: {line}", file=sys.stderr)
+
+
+@app.command()
+def catalog(
+    format: Annotated[str, _format_option(TABULAR)] = "table",
+    cloud: Annotated[
+        Cloud | None, typer.Option("--cloud", help="Only the cloud endpoints of this cloud.")
+    ] = None,
+    version: VersionOption = False,
+) -> None:
+    """Print every flow the catalog knows, its cloud endpoints and their sources."""
+    _emit(CatalogDocument(load_catalog(), cloud), format)
+
+
+@app.command()
+def plan(
+    topology: Annotated[Path, typer.Argument(help="Topology file (YAML).", show_default=False)],
+    format: Annotated[str, _format_option(TABULAR)] = "table",
+    version: VersionOption = False,
+) -> None:
+    """Turn a topology into the concrete flows it needs: source, destination, port, why."""
+    result = make_plan(load_topology(topology), load_catalog())
+    _warn(result.warnings)
+    _emit(PlanDocument(result), format)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point: every bad input is one ``error:`` line on stderr and exit code 2."""
+    command = get_command(app)
+    try:
+        command.main(args=argv, prog_name="hybridports", standalone_mode=False)
+    except UserError as exc:
+        _fail(str(exc))
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        sys.exit(130)
+    except typer.TyperException as exc:
+        context = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and context is not None:
+            # A bare command is a request for help, not a mistake.
+            typer.echo(context.get_help())
+            sys.exit(0)
+        _fail(exc.format_message())
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(0)
+    sys.exit(0)
+
+
+def _fail(message: str) -> NoReturn:
+    text = " ".join(message.split())
+    print(f"error: {text}", file=sys.stderr)
+    sys.exit(2)
