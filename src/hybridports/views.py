@@ -265,7 +265,7 @@ class PlanDocument:
                 ),
                 rows,
                 styles,
-                wrap=("Protocol",),
+                wrap=("Destination", "Protocol", "Catalog"),
             )
         ]
         if self.plan.gaps:

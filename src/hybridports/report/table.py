@@ -35,10 +35,14 @@ class TableReporter(Reporter):
             )
             for index, column in enumerate(table.columns):
                 wraps = table.wrap is None or column in table.wrap
-                # A wrapping column never gets narrower than its longest word.
+                # A wrapping column of short words (feature names) is not split mid-word;
+                # long identifiers may fold when the terminal is narrow.
                 longest = max((len(w) for row in table.rows for w in row[index].split()), default=0)
                 rich_table.add_column(
-                    column, overflow="fold", no_wrap=not wraps, min_width=min(longest, 30)
+                    column,
+                    overflow="fold",
+                    no_wrap=not wraps,
+                    min_width=longest if wraps and longest <= 20 else None,
                 )
             styles = table.row_styles or (None,) * len(table.rows)
             for row, style in zip(table.rows, styles, strict=True):
