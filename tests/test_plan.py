@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hybridports._yaml import parse_yaml
 from hybridports.catalog import load_catalog
+from hybridports.model import PortRange
 from hybridports.plan import Plan, PlannedFlow, plan
 from hybridports.topology import parse_topology
 from tests.clirunner import run
@@ -237,3 +238,57 @@ def test_examples_plan_without_warnings_about_idle_hosts(tmp_path: Path) -> None
         result = run("plan", str(topology), "--format", "json")
         assert result.exit_code == 0, result.stderr
         assert "no planned flow" not in result.stderr, topology
+
+
+def test_endpoints_follow_their_flow_conditions() -> None:
+    # Legacy PTA ports need PTA; SSO registration names need PHS mode (S-11, T6b-01).
+    legacy = make_plan("password-hash-sync, health-agent, legacy-agents")
+    assert not [f for f in legacy.flows if f.ports.low in (9090, 9350, 10100)]
+    assert all(f.required for f in legacy.flows if f.ports.low == 5671)
+    pta_legacy = make_plan("pass-through-auth, legacy-agents")
+    assert any(f.ports == PortRange(10100, 10120) for f in pta_legacy.flows)
+    pta = make_plan("pass-through-auth, seamless-sso")
+    assert not [f for f in pta.flows if "registration.msappproxy" in f.destination]
+    phs = make_plan("password-hash-sync, seamless-sso")
+    assert [f for f in phs.flows if "registration.msappproxy" in f.destination]
+
+
+def test_proxy_only_entries_need_a_proxy() -> None:
+    direct = make_plan("pass-through-auth")
+    assert not [f for f in direct.flows if "autologon" in f.destination]
+    proxied = make_plan("pass-through-auth", head="proxy: http://proxy.corp.example:3128\n")
+    assert [f for f in proxied.flows if "autologon" in f.destination]
+
+
+def test_cloud_sync_agent_to_dc_follows_its_features() -> None:
+    hosts = "  prov01: {address: 10.0.1.31, roles: [cloud-sync-agent]}\n"
+    plain = make_plan("cloud-sync", hosts)
+    got = rows(plain, "prov01", "dc01")
+    assert {("tcp", 389, 389), ("udp", 389, 389), ("tcp", 88, 88), ("udp", 53, 53)} <= got
+    assert not got & {("tcp", 445, 445), ("tcp", 135, 135), ("tcp", 49152, 65535)}
+    full = make_plan("cloud-sync, password-hash-sync, password-writeback", hosts)
+    assert {("tcp", 445, 445), ("tcp", 135, 135), ("tcp", 49152, 65535)} <= rows(
+        full, "prov01", "dc01"
+    )
+
+
+def test_sql_farm_has_no_wid_sync_and_optional_alternatives() -> None:
+    hosts = (
+        "  adfs01: {address: 10.0.3.10, roles: [adfs]}\n"
+        "  adfs02: {address: 10.0.3.11, roles: [adfs]}\n"
+        "  sql01: {address: 10.0.3.50, roles: [sql]}\n"
+    )
+    wid = make_plan("federation", hosts)
+    assert ("tcp", 80, 80) in rows(wid, "adfs02", "adfs01")
+    sql = make_plan("federation, remote-sql", hosts)
+    assert ("tcp", 80, 80) not in rows(sql, "adfs02", "adfs01")
+    assert ("tcp", 1433, 1433) in rows(sql, "adfs01", "sql01")
+    sso = make_plan("password-hash-sync, seamless-sso")
+    assert not find(sso, "sync01", "dc01", "tcp", 3269).required
+    assert find(sso, "sync01", "dc01", "tcp", 3268).required
+
+
+def test_wildcard_apex_names_are_marked() -> None:
+    p = make_plan("password-hash-sync")
+    crl3 = find(p, "sync01", "crl3.digicert.com", "tcp", 80)
+    assert crl3.wildcard_apex and not crl3.wildcard

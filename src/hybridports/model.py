@@ -203,12 +203,20 @@ class CatalogFlow(_Record):
     printed: str | None = None
     note: str | None = None
     unclear: tuple[str, ...] = ()
+    # Not planned when any of these features is on (an alternative takes its place).
+    unless: tuple[Feature, ...] = ()
     # The DC's dynamic RPC range: the topology's rpc_dynamic_ports replace these ports.
     rpc_dynamic: bool = False
+    # Only an allow-list entry on an outbound proxy: planned only when the topology has one.
+    only_with_proxy: bool = False
 
     def enabled(self, features: frozenset[Feature]) -> bool:
         wanted = any(f == ALWAYS or f in features for f in self.features)
-        return wanted and all(f in features for f in self.requires)
+        return (
+            wanted
+            and all(f in features for f in self.requires)
+            and not any(f in features for f in self.unless)
+        )
 
     def is_required(self, features: frozenset[Feature]) -> bool:
         return self.level.required or any(f in features for f in self.required_with)

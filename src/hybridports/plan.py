@@ -51,7 +51,11 @@ class PlannedFlow:
     group: str | None = None
     wildcard: bool = False
     template: bool = False
+    # Printed as "*.name" in front of a real host: a name rule must cover both (§6 item 18).
+    wildcard_apex: bool = False
     via: str | None = None
+    # The DC's dynamic RPC range: probed through the endpoint mapper, not port by port.
+    rpc_dynamic: bool = False
 
     @property
     def is_cloud(self) -> bool:
@@ -81,6 +85,7 @@ class PlannedFlow:
             "group": self.group,
             "wildcard": self.wildcard,
             "template": self.template,
+            "wildcard_apex": self.wildcard_apex,
             "via": self.via,
         }
 
@@ -132,14 +137,20 @@ def plan(topology: Topology, catalog: Catalog) -> Plan:
             by_role[role].append(host)
     host_order = {h.name: i for i, h in enumerate(topology.hosts)}
 
+    def wanted(flow: CatalogFlow) -> bool:
+        return flow.enabled(features) and (topology.proxy is not None or not flow.only_with_proxy)
+
     onprem: dict[Role, list[CatalogFlow]] = defaultdict(list)
     for flow in catalog.flows:
-        if flow.destination is not Role.ENTRA and flow.enabled(features):
+        if flow.destination is not Role.ENTRA and wanted(flow):
             onprem[flow.source].append(flow)
+    # A cloud name is planned for a role when its generic cloud flow is (features, requires).
     cloud: dict[Role, list[Endpoint]] = defaultdict(list)
     for endpoint in catalog.endpoints_for(topology.cloud):
-        if endpoint.enabled(features):
-            for role in endpoint.sources:
+        if not endpoint.enabled(features):
+            continue
+        for role in endpoint.sources:
+            if wanted(catalog.flow(catalog.endpoint_flow[(endpoint.id, role)])):
                 cloud[role].append(endpoint)
 
     rows: list[PlannedFlow] = []
@@ -207,6 +218,7 @@ def _host_rows(
         "level": flow.level.value,
         "spec": flow.spec,
         "catalog_ids": (flow.id,),
+        "rpc_dynamic": flow.rpc_dynamic,
     }
     for destination in destinations:
         if destination is host:
@@ -274,6 +286,7 @@ def _cloud_row(
         group=endpoint.group,
         wildcard=endpoint.wildcard,
         template=endpoint.template,
+        wildcard_apex=endpoint.wildcard_apex,
         via=topology.proxy.display if topology.proxy else None,
     )
 

@@ -24,7 +24,16 @@ from hybridports.model import (
     Role,
 )
 
-TOP_KEYS = ("name", "cloud", "features", "rpc_dynamic_ports", "proxy", "endpoint_samples", "hosts")
+TOP_KEYS = (
+    "name",
+    "domain",
+    "cloud",
+    "features",
+    "rpc_dynamic_ports",
+    "proxy",
+    "endpoint_samples",
+    "hosts",
+)
 HOST_KEYS = ("address", "roles", "zone", "rpc_dynamic_ports", "description")
 ZONES = ("any", "intranet", "internet")
 
@@ -96,6 +105,7 @@ class Topology:
     proxy: Proxy | None = None
     endpoint_samples: dict[str, tuple[str, ...]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    domain: str | None = None  # the AD DNS domain (realm), used by the probes
 
     def host(self, name: str) -> Host | None:
         return next((h for h in self.hosts if h.name == name), None)
@@ -119,6 +129,7 @@ def parse_topology(doc: YamlDoc) -> Topology:
             )
     warnings: list[str] = []
     name = _name(doc, data)
+    domain = _domain(doc, data.get("domain"))
     cloud = _cloud(doc, data)
     declared = _features(doc, data)
     features = _closure(declared)
@@ -143,7 +154,16 @@ def parse_topology(doc: YamlDoc) -> Topology:
         proxy=proxy,
         endpoint_samples=samples,
         warnings=tuple(warnings),
+        domain=domain,
     )
+
+
+def _domain(doc: YamlDoc, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _is_dns_name(value) or "." not in value.strip("."):
+        raise doc.error(("domain",), f"domain must be the AD DNS domain name, not {value!r}")
+    return value.strip().rstrip(".").lower()
 
 
 def _name(doc: YamlDoc, data: dict[str, Any]) -> str:
