@@ -1,0 +1,33 @@
+"""Loading scenarios into hp-router's nftables, and reading back which one is loaded."""
+
+from __future__ import annotations
+
+import re
+
+from . import config
+from ._util import run
+from .scenarios import Scenario
+
+_COMMENT = re.compile(r'comment "hp-scenario=([^"]+)"')
+
+
+def apply(scenario: Scenario) -> None:
+    """Replace the ``inet hp_lab`` table atomically (one nft transaction)."""
+    run(["ip", "netns", "exec", config.NS_ROUTER, "nft", "-f", "-"], input=scenario.nft_ruleset())
+
+
+def current() -> str | None:
+    """Name of the scenario loaded in hp-router right now (from the table's comment)."""
+    proc = run(
+        ["ip", "netns", "exec", config.NS_ROUTER, "nft", "list", "table", "inet", config.NFT_TABLE],
+        check=False,
+    )
+    if proc.returncode != 0:
+        return None
+    match = _COMMENT.search(proc.stdout)
+    return match.group(1) if match else None
+
+
+def ruleset() -> str:
+    """The whole ruleset of hp-router, as ``nft list ruleset`` prints it."""
+    return run(["ip", "netns", "exec", config.NS_ROUTER, "nft", "list", "ruleset"]).stdout
