@@ -14,12 +14,14 @@ $(STAMP): pyproject.toml scripts/bootstrap.sh
 
 dev: $(STAMP)
 
-## demo: install, then plan the bundled examples
+## demo: install, plan a bundled example; as root on Linux also build the lab and probe it
 demo: $(STAMP)
 	$(BIN)/hybridports plan examples/pta-sso/topology.yaml
 	@echo
 	@echo "More: $(BIN)/hybridports plan examples/<name>/topology.yaml --format json|csv|markdown"
 	@echo "      $(BIN)/hybridports catalog"
+	@echo
+	sh scripts/lab-demo.sh $(BIN)
 
 ## test: install what the tests need, lint, type-check, run every test
 test: $(STAMP)
@@ -44,6 +46,7 @@ golden: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/plan_scale.py
+	$(BIN)/python benchmarks/probe_vs_nmap.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist src/*.egg-info

@@ -110,11 +110,108 @@ def plan(
     _emit(PlanDocument(result), format)
 
 
+@app.command()
+def probe(
+    topology: Annotated[Path, typer.Argument(help="Topology file (YAML).", show_default=False)],
+    source: Annotated[
+        str,
+        typer.Option("--from", help="The topology host this machine plays.", show_default=False),
+    ],
+    format: Annotated[str, _format_option(("table", "json"))] = "table",
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per check.", min=0.1)] = 3.0,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", help="Checks in flight at once.", min=1)
+    ] = 128,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Only these protocols or probes (repeat, or comma-separate)."),
+    ] = None,
+    dns_server: Annotated[
+        str | None, typer.Option("--dns-server", help="Resolve names through this DNS server.")
+    ] = None,
+    ca_bundle: Annotated[
+        Path | None, typer.Option("--ca-bundle", help="Extra trusted roots (PEM) for TLS checks.")
+    ] = None,
+    proxy: Annotated[
+        str | None,
+        typer.Option("--proxy", help="Proxy URL for cloud checks (overrides the topology's)."),
+    ] = None,
+    version: VersionOption = False,
+) -> None:
+    """Check, from this machine, every planned flow of HOST with a protocol-aware probe."""
+    import asyncio
+
+    from hybridports.probe.interface import ProbeContext
+    from hybridports.probe.progress import progress_callbacks
+    from hybridports.probe.session import probe_from
+    from hybridports.views import ProbeDocument
+
+    topo = load_topology(topology)
+    if dns_server is not None:
+        _check_address(dns_server, "--dns-server")
+    if ca_bundle is not None:
+        _check_ca_bundle(ca_bundle)
+    if proxy is not None:
+        _check_proxy(proxy)
+    wanted = {part.strip() for item in (only or []) for part in item.split(",") if part.strip()}
+    result = make_plan(topo, load_catalog())
+    ctx = ProbeContext(
+        timeout=timeout,
+        domain=topo.domain,
+        dns_server=dns_server,
+        ca_bundle=str(ca_bundle) if ca_bundle else None,
+    )
+    with progress_callbacks(sys.stderr.isatty()) as (on_start, on_done):
+        run = asyncio.run(
+            probe_from(
+                result,
+                source,
+                ctx,
+                concurrency=concurrency,
+                only=wanted,
+                on_done=on_done,
+                on_start=on_start,
+            )
+        )
+    _emit(ProbeDocument(run), format)
+    if run.failing:
+        raise typer.Exit(1)
+
+
+def _check_address(value: str, option: str) -> None:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise UserError(f"{option} {value!r} is not an IP address") from None
+
+
+def _check_ca_bundle(path: Path) -> None:
+    if not path.is_file():
+        raise UserError("no such CA bundle file", file=path)
+    head = path.read_bytes()[: 1 << 20]
+    if b"-----BEGIN CERTIFICATE-----" not in head:
+        raise UserError("not a PEM certificate bundle (no BEGIN CERTIFICATE)", file=path)
+
+
+def _check_proxy(value: str) -> None:
+    from hybridports.topology import parse_proxy
+
+    try:
+        parse_proxy(value)
+    except ValueError as exc:
+        raise UserError(f"--proxy: {exc}") from None
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: every bad input is one ``error:`` line on stderr and exit code 2."""
     command = get_command(app)
     try:
-        command.main(args=argv, prog_name="hybridports", standalone_mode=False)
+        # Without standalone mode, click returns a command's typer.Exit code instead of raising.
+        code = command.main(args=argv, prog_name="hybridports", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except UserError as exc:
         _fail(str(exc))
     except typer.Exit as exc:

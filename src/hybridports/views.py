@@ -8,6 +8,8 @@ from typing import Any
 from hybridports.catalog import Catalog
 from hybridports.model import CatalogFlow, Cloud, Endpoint
 from hybridports.plan import Plan, PlannedFlow
+from hybridports.probe.runner import CheckResult
+from hybridports.probe.session import ProbeRun
 from hybridports.report.interface import Table
 
 
@@ -334,3 +336,107 @@ def _plan_csv_row(f: PlannedFlow) -> tuple[str, ...]:
         f.purpose,
         f.reference,
     )
+
+
+VERDICT_STYLE = {
+    "open": "green",
+    "closed": "red",
+    "filtered": "yellow",
+    "error": "magenta",
+    "skipped": "dim",
+}
+
+
+PROBE_COLUMNS = (
+    "Destination",
+    "Address",
+    "Protocol",
+    "Port",
+    "Verdict",
+    "Required",
+    "Detail",
+    "ms",
+)
+
+
+def _probe_row(r: CheckResult) -> tuple[str, ...]:
+    port = f"{r.port}/{r.transport}" if r.port is not None else f"{r.flow_ports}/{r.transport}"
+    return (
+        r.destination,
+        r.address or "",
+        r.protocol,
+        port,
+        r.verdict.value,
+        "yes" if r.required else "no",
+        r.detail,
+        f"{r.elapsed_ms:.0f}",
+    )
+
+
+@dataclass(frozen=True)
+class ProbeDocument:
+    run: ProbeRun
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(VERDICT_STYLE, 0)
+        for result in self.run.results:
+            counts[result.verdict.value] += 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.run.source,
+            "topology": self.run.plan.topology.name,
+            "results": [r.to_json() for r in self.run.results],
+            "summary": {
+                **self.counts(),
+                "checks": len(self.run.results),
+                "required_failing": len(self.run.failing),
+                "ready": not self.run.failing,
+            },
+        }
+
+    def tables(self) -> list[Table]:
+        """Every tested check; skipped checks with the same reason fold into one row."""
+        shown: list[CheckResult] = []
+        skipped: dict[str, list[CheckResult]] = {}
+        for result in self.run.results:
+            if result.verdict.value == "skipped":
+                skipped.setdefault(result.detail, []).append(result)
+            else:
+                shown.append(result)
+        rows = [_probe_row(r) for r in shown]
+        styles: list[str | None] = [VERDICT_STYLE[r.verdict.value] for r in shown]
+        for detail, group in skipped.items():
+            if len(group) <= 2:
+                rows += [_probe_row(r) for r in group]
+            else:
+                names = ", ".join(r.destination for r in group[:3])
+                rows.append(
+                    (
+                        f"({len(group)} checks)",
+                        "",
+                        "",
+                        "",
+                        "skipped",
+                        "",
+                        f"{detail}: {names}, …",
+                        "",
+                    )
+                )
+            styles += ["dim"] * min(len(group), 1 if len(group) > 2 else len(group))
+        title = f"Probe from {self.run.source} ({self.run.plan.topology.name})"
+        return [
+            Table(title, PROBE_COLUMNS, tuple(rows), tuple(styles), wrap=("Protocol", "Detail"))
+        ]
+
+    def flat_table(self) -> Table:
+        rows = tuple(_probe_row(r) for r in self.run.results)
+        return Table("Probe", PROBE_COLUMNS, rows)
+
+    def summary(self) -> list[str]:
+        counts = self.counts()
+        parts = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+        failing = self.run.failing
+        verdict = "READY" if not failing else f"NOT READY: {len(failing)} required check(s) failing"
+        return [f"{len(self.run.results)} checks: {parts}. {verdict}"]

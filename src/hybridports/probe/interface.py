@@ -1,0 +1,78 @@
+"""What a probe is: one protocol-aware check of one destination port, giving an Outcome."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from hybridports.model import Transport
+
+
+class Verdict(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    FILTERED = "filtered"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+    @property
+    def failing(self) -> bool:
+        return self in (Verdict.CLOSED, Verdict.FILTERED, Verdict.ERROR)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A probe's answer: the verdict, a detail a network engineer can act on, and facts."""
+
+    verdict: Verdict
+    detail: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, detail: str, **facts: Any) -> Outcome:
+        return cls(Verdict.OPEN, detail, facts)
+
+    @classmethod
+    def error(cls, detail: str, **facts: Any) -> Outcome:
+        return cls(Verdict.ERROR, detail, facts)
+
+    @classmethod
+    def skipped(cls, detail: str, **facts: Any) -> Outcome:
+        return cls(Verdict.SKIPPED, detail, facts)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one check goes."""
+
+    destination: str  # the topology host (or endpoint name)
+    address: str  # the IP address actually connected
+    port: int
+    transport: Transport
+    server_name: str | None = None  # a DNS name for SNI / Via / SPN-like uses, when known
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    """Settings shared by every check of one run."""
+
+    timeout: float = 3.0
+    domain: str | None = None  # the AD DNS domain, when the topology gives it
+    dns_server: str | None = None
+    ca_bundle: str | None = None
+
+
+class Probe(ABC):
+    """One protocol. Register it in ``hybridports.probe.PROBES``.
+
+    ``check`` must return within ``ctx.timeout`` (the runner enforces it as well), open at
+    most one connection, and return ``open`` only when the peer spoke the protocol.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    @abstractmethod
+    async def check(self, target: Target, ctx: ProbeContext) -> Outcome: ...

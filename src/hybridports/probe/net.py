@@ -1,0 +1,312 @@
+"""The only place that turns socket outcomes into verdicts.
+
+TCP: an RST is ``closed``; silence is ``filtered``; an ICMP error is read from the kernel's
+error queue (Linux ``IP_RECVERR``/``IPV6_RECVERR``) so that the sender is named, and a
+port-unreachable counts as ``closed`` only when the target itself sent it. UDP uses a
+connected socket the same way, with one resend before silence is called ``filtered``.
+Elsewhere (Windows, macOS) there is no error queue: the detail says the sender is unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import socket
+import struct
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from hybridports.probe.interface import Outcome, ProbeContext, Target, Verdict
+
+IP_RECVERR = 11
+IPV6_RECVERR = 25
+SO_EE_ORIGIN_ICMP = 2
+SO_EE_ORIGIN_ICMP6 = 3
+HAS_ERROR_QUEUE = sys.platform.startswith("linux")
+MAX_REPLY = 1 << 20  # no protocol answer we read is larger; more is a hostile peer
+
+ICMP4 = {
+    (3, 0): "net-unreachable",
+    (3, 1): "host-unreachable",
+    (3, 2): "protocol-unreachable",
+    (3, 3): "port-unreachable",
+    (3, 9): "net-prohibited",
+    (3, 10): "host-prohibited",
+    (3, 13): "admin-prohibited",
+    (11, 0): "ttl-exceeded",
+}
+ICMP6 = {
+    (1, 0): "no-route",
+    (1, 1): "admin-prohibited",
+    (1, 3): "address-unreachable",
+    (1, 4): "port-unreachable",
+    (1, 5): "policy-fail",
+    (1, 6): "reject-route",
+    (3, 0): "hop-limit-exceeded",
+}
+
+
+class BadReply(Exception):
+    """The peer answered, but not in the expected protocol (or not acceptably)."""
+
+
+class Unreachable(Exception):
+    """Connecting failed; ``outcome`` says how (closed or filtered) and who answered."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.detail)
+        self.outcome = outcome
+
+
+@dataclass(frozen=True)
+class IcmpError:
+    type: int
+    code: int
+    offender: str | None
+    version: int
+
+    @property
+    def name(self) -> str:
+        table = ICMP4 if self.version == 4 else ICMP6
+        return table.get((self.type, self.code), f"type {self.type} code {self.code}")
+
+    @property
+    def port_unreachable(self) -> bool:
+        return (self.type, self.code) == ((3, 3) if self.version == 4 else (1, 4))
+
+
+def hexdump(data: bytes, limit: int = 16) -> str:
+    shown = " ".join(f"{b:02x}" for b in data[:limit])
+    return shown + (" …" if len(data) > limit else "")
+
+
+def address_family(address: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+
+
+def enable_error_queue(sock: socket.socket) -> None:
+    if not HAS_ERROR_QUEUE:
+        return
+    if sock.family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
+        # v4-mapped traffic on a v6 socket reports through the IPv4 option.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+    else:
+        sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+
+
+def read_icmp_error(sock: socket.socket) -> IcmpError | None:
+    """The newest ICMP error queued on the socket, with who sent it (Linux only)."""
+    if not HAS_ERROR_QUEUE:
+        return None
+    found: IcmpError | None = None
+    for _ in range(8):  # drain: several resends can queue several errors
+        try:
+            _, ancdata, _, _ = sock.recvmsg(512, 1024, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+        except OSError:
+            break
+        for level, kind, data in ancdata:
+            if (level, kind) in (
+                (socket.IPPROTO_IP, IP_RECVERR),
+                (socket.IPPROTO_IPV6, IPV6_RECVERR),
+            ):
+                parsed = _parse_extended_error(data)
+                if parsed is not None:
+                    found = parsed
+    return found
+
+
+def _parse_extended_error(data: bytes) -> IcmpError | None:
+    if len(data) < 16:
+        return None
+    _errno, origin, icmp_type, icmp_code, _pad, _info, _data = struct.unpack_from("=IBBBBII", data)
+    if origin not in (SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6):
+        return None
+    offender = None
+    rest = data[16:]
+    if len(rest) >= 8:
+        family = struct.unpack_from("=H", rest)[0]
+        if family == socket.AF_INET:
+            offender = socket.inet_ntop(socket.AF_INET, rest[4:8])
+        elif family == socket.AF_INET6 and len(rest) >= 24:
+            offender = socket.inet_ntop(socket.AF_INET6, rest[8:24])
+    version = 4 if origin == SO_EE_ORIGIN_ICMP else 6
+    return IcmpError(icmp_type, icmp_code, offender, version)
+
+
+def _same_address(a: str | None, b: str) -> bool:
+    if a is None:
+        return False
+    try:
+        left, right = ipaddress.ip_address(a), ipaddress.ip_address(b)
+    except ValueError:
+        return False
+    if isinstance(left, ipaddress.IPv6Address) and left.ipv4_mapped:
+        left = left.ipv4_mapped
+    if isinstance(right, ipaddress.IPv6Address) and right.ipv4_mapped:
+        right = right.ipv4_mapped
+    return left == right
+
+
+def classify_icmp(icmp: IcmpError, target: str, what: str) -> Outcome:
+    sender = icmp.offender or "an unknown sender"
+    facts = {"icmp": icmp.name, "icmp_sender": icmp.offender}
+    if icmp.port_unreachable and _same_address(icmp.offender, target):
+        return Outcome(
+            Verdict.CLOSED, f"{what}: ICMP port-unreachable from the target itself", facts
+        )
+    if icmp.port_unreachable:
+        return Outcome(
+            Verdict.FILTERED,
+            f"{what}: ICMP port-unreachable sent by {sender}, not by the target "
+            "(a firewall rejects it)",
+            facts,
+        )
+    by = "the target" if _same_address(icmp.offender, target) else sender
+    return Outcome(Verdict.FILTERED, f"{what}: ICMP {icmp.name} from {by}", facts)
+
+
+def classify_os_error(exc: OSError, sock: socket.socket, target: str, what: str) -> Outcome:
+    icmp = read_icmp_error(sock)
+    if icmp is not None:
+        return classify_icmp(icmp, target, what)
+    code = exc.errno
+    if code == errno.ECONNREFUSED:
+        if what.startswith("UDP") and not HAS_ERROR_QUEUE:
+            detail = f"{what}: ICMP port-unreachable (sender unknown on this platform)"
+        elif what.startswith("UDP"):
+            detail = f"{what}: ICMP port-unreachable"
+        else:
+            detail = f"{what}: TCP RST (connection refused by {target})"
+        return Outcome(Verdict.CLOSED, detail)
+    if code in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM):
+        reason = exc.strerror or errno.errorcode.get(code or 0, "unreachable")
+        return Outcome(Verdict.FILTERED, f"{what}: {reason.lower()} (no ICMP sender known)")
+    reason = exc.strerror or str(exc)
+    return Outcome(Verdict.ERROR, f"{what}: {reason}")
+
+
+class Stream:
+    """A connected TCP stream whose reads never run past the check's deadline."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def read_exactly(self, count: int) -> bytes:
+        if count > MAX_REPLY:
+            raise BadReply(f"announces a {count}-byte reply, more than any real answer")
+        return await self.reader.readexactly(count)
+
+    async def read_some(self, limit: int = 65536) -> bytes:
+        data = await self.reader.read(limit)
+        if not data:
+            raise asyncio.IncompleteReadError(b"", limit)
+        return data
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.writer.wait_closed(), 0.5)
+
+
+async def connect_tcp(address: str, port: int, timeout: float) -> Stream:
+    """Connect, or raise Unreachable with a closed/filtered outcome naming who answered."""
+    what = f"TCP {port}"
+    sock = socket.socket(address_family(address), socket.SOCK_STREAM)
+    sock.setblocking(False)
+    enable_error_queue(sock)
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.wait_for(loop.sock_connect(sock, (address, port)), timeout)
+    except TimeoutError:
+        sock.close()
+        raise Unreachable(
+            Outcome(Verdict.FILTERED, f"{what}: no answer to SYN within {timeout:g}s (dropped)")
+        ) from None
+    except OSError as exc:
+        outcome = classify_os_error(exc, sock, address, what)
+        sock.close()
+        raise Unreachable(outcome) from None
+    reader, writer = await asyncio.open_connection(sock=sock, limit=MAX_REPLY)
+    return Stream(reader, writer)
+
+
+Exchange = Callable[[Stream], Awaitable[Outcome]]
+
+
+async def tcp_check(target: Target, ctx: ProbeContext, what: str, exchange: Exchange) -> Outcome:
+    """Connect, run one request/response exchange, and map every failure to a verdict."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ctx.timeout
+    try:
+        stream = await connect_tcp(target.address, target.port, ctx.timeout)
+    except Unreachable as exc:
+        return exc.outcome
+    try:
+        return await asyncio.wait_for(exchange(stream), max(deadline - loop.time(), 0.05))
+    except TimeoutError:
+        return Outcome.error(f"TCP connected, but no {what} reply within {ctx.timeout:g}s")
+    except asyncio.IncompleteReadError as exc:
+        if exc.partial:
+            return Outcome.error(
+                f"TCP connected, but the peer closed mid-reply after {len(exc.partial)} bytes "
+                f"({hexdump(exc.partial)}): not {what}"
+            )
+        return Outcome.error(f"TCP connected, but the peer closed the connection: no {what} reply")
+    except (ConnectionResetError, BrokenPipeError):
+        return Outcome.error(f"TCP connected, then reset by the peer: no {what} reply")
+    except asyncio.LimitOverrunError:
+        return Outcome.error(f"answered with an oversized reply: not {what}")
+    except BadReply as exc:
+        return Outcome.error(f"answered, but not {what}: {exc}")
+    except OSError as exc:
+        return Outcome.error(f"TCP connected, then failed: {exc.strerror or exc}")
+    finally:
+        await stream.close()
+
+
+Parse = Callable[[bytes], Outcome]
+
+
+async def udp_check(
+    target: Target, ctx: ProbeContext, what: str, request: bytes, parse: Parse
+) -> Outcome:
+    """Send a datagram (twice at most) and judge the first reply with ``parse``."""
+    label = f"UDP {target.port}"
+    sock = socket.socket(address_family(target.address), socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    try:
+        enable_error_queue(sock)
+        sock.connect((target.address, target.port))
+        attempts = 2
+        for _ in range(attempts):
+            sock.send(request)
+            try:
+                data = await asyncio.wait_for(loop.sock_recv(sock, 65535), ctx.timeout / attempts)
+            except TimeoutError:
+                continue
+            except OSError as exc:
+                return classify_os_error(exc, sock, target.address, label)
+            try:
+                return parse(data)
+            except BadReply as exc:
+                return Outcome.error(f"{label} answered, but not {what}: {exc}")
+        return Outcome(
+            Verdict.FILTERED,
+            f"{label}: no {what} reply to {attempts} datagrams within {ctx.timeout:g}s "
+            "(dropped silently)",
+        )
+    except OSError as exc:
+        return classify_os_error(exc, sock, target.address, label)
+    finally:
+        sock.close()
