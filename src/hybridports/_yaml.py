@@ -17,6 +17,9 @@ from hybridports.errors import UserError
 
 Path_ = tuple[str | int, ...]
 
+# libyaml's parser (bundled with PyYAML's wheels) is about five times faster; same marks.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass(frozen=True)
 class YamlDoc:
@@ -68,7 +71,7 @@ def parse_yaml(text: str, file: str, *, what: str = "file") -> YamlDoc:
         raise UserError(f"empty {what}", file=file)
     loader: yaml.SafeLoader | None = None
     try:
-        loader = yaml.SafeLoader(text)  # checks every character up front
+        loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
             raise UserError(f"empty {what}", file=file)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hybridports.catalog import Catalog
 from hybridports.model import CatalogFlow, Cloud, Endpoint
 from hybridports.plan import Plan, PlannedFlow
-from hybridports.probe.runner import CheckResult
-from hybridports.probe.session import ProbeRun
+
+if TYPE_CHECKING:  # the probe machinery is imported only by the probe command
+    from hybridports.probe.runner import CheckResult
+    from hybridports.probe.session import ProbeRun
 from hybridports.report.interface import Table
 
 

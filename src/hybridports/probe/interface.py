@@ -54,6 +54,19 @@ class Target:
     server_name: str | None = None  # a DNS name for SNI / Via / SPN-like uses, when known
 
 
+class RoundTrips:
+    """The fastest TCP handshake seen per address in this run; it paces UDP resends."""
+
+    def __init__(self) -> None:
+        self._best: dict[str, float] = {}
+
+    def record(self, address: str, seconds: float) -> None:
+        self._best[address] = min(seconds, self._best.get(address, seconds))
+
+    def get(self, address: str) -> float | None:
+        return self._best.get(address)
+
+
 @dataclass(frozen=True)
 class ProbeContext:
     """Settings shared by every check of one run."""
@@ -62,6 +75,7 @@ class ProbeContext:
     domain: str | None = None  # the AD DNS domain, when the topology gives it
     dns_server: str | None = None
     ca_bundle: str | None = None
+    round_trips: RoundTrips = field(default_factory=RoundTrips, compare=False, repr=False)
 
 
 class Probe(ABC):

@@ -246,11 +246,13 @@ Exchange = Callable[[Stream], Awaitable[Outcome]]
 async def tcp_check(target: Target, ctx: ProbeContext, what: str, exchange: Exchange) -> Outcome:
     """Connect, run one request/response exchange, and map every failure to a verdict."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + ctx.timeout
+    started = loop.time()
+    deadline = started + ctx.timeout
     try:
         stream = await connect_tcp(target.address, target.port, ctx.timeout)
     except Unreachable as exc:
         return exc.outcome
+    ctx.round_trips.record(target.address, loop.time() - started)
     try:
         return await asyncio.wait_for(exchange(stream), max(deadline - loop.time(), 0.05))
     except TimeoutError:
@@ -277,22 +279,41 @@ async def tcp_check(target: Target, ctx: ProbeContext, what: str, exchange: Exch
 Parse = Callable[[bytes], Outcome]
 
 
+UDP_ATTEMPTS = 3
+MIN_RESEND = 0.25  # never resend faster than this, however short the round trip
+
+
 async def udp_check(
     target: Target, ctx: ProbeContext, what: str, request: bytes, parse: Parse
 ) -> Outcome:
-    """Send a datagram (twice at most) and judge the first reply with ``parse``."""
+    """Send a datagram (three times at most) and judge the first reply with ``parse``.
+
+    The first datagram gets a third of the timeout to be answered; resends only cover loss,
+    so once a TCP handshake to the same address has shown the round trip, they wait ten
+    round trips (at least 0.25 s). Replies to earlier datagrams still count. Silence after
+    the last wait is ``filtered``; the whole check never exceeds the timeout.
+    """
     label = f"UDP {target.port}"
     sock = socket.socket(address_family(target.address), socket.SOCK_DGRAM)
     sock.setblocking(False)
     loop = asyncio.get_running_loop()
+    started = loop.time()
+    deadline = started + ctx.timeout
+    first = ctx.timeout / UDP_ATTEMPTS
+    sent = 0
     try:
         enable_error_queue(sock)
         sock.connect((target.address, target.port))
-        attempts = 2
-        for _ in range(attempts):
+        for attempt in range(UDP_ATTEMPTS):
+            rtt = ctx.round_trips.get(target.address)
+            slot = first if attempt == 0 or rtt is None else max(MIN_RESEND, min(first, 10 * rtt))
+            slot = min(slot, deadline - loop.time())
+            if slot <= 0:
+                break
             sock.send(request)
+            sent += 1
             try:
-                data = await asyncio.wait_for(loop.sock_recv(sock, 65535), ctx.timeout / attempts)
+                data = await asyncio.wait_for(loop.sock_recv(sock, 65535), slot)
             except TimeoutError:
                 continue
             except OSError as exc:
@@ -301,10 +322,10 @@ async def udp_check(
                 return parse(data)
             except BadReply as exc:
                 return Outcome.error(f"{label} answered, but not {what}: {exc}")
+        waited = loop.time() - started
         return Outcome(
             Verdict.FILTERED,
-            f"{label}: no {what} reply to {attempts} datagrams within {ctx.timeout:g}s "
-            "(dropped silently)",
+            f"{label}: no {what} reply to {sent} datagrams within {waited:.1f}s (dropped silently)",
         )
     except OSError as exc:
         return classify_os_error(exc, sock, target.address, label)
