@@ -12,7 +12,7 @@ import asyncio
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hybridports.model import PortRange, Transport
@@ -21,6 +21,18 @@ from hybridports.probe import PROBE_FOR_PORT, PROBES, msrpc
 from hybridports.probe.interface import Outcome, ProbeContext, Target, Verdict
 
 PER_DESTINATION = 16
+# Probes that use the AD domain (SRV names, the Kerberos realm, the LDAP ping filter).
+NEEDS_DOMAIN = frozenset({"dns", "kerberos", "kpasswd", "cldap"})
+
+
+def domain_of(naming_context: object) -> str | None:
+    """'DC=lab,DC=example,DC=test' → 'lab.example.test'."""
+    if not isinstance(naming_context, str):
+        return None
+    labels = [
+        part[3:] for part in naming_context.split(",") if part.strip().upper().startswith("DC=")
+    ]
+    return ".".join(labels).lower() or None
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,7 @@ class Runner:
         self.epm: dict[str, asyncio.Task[msrpc.EndpointMap]] = {}
         self.on_done = on_done
         self.server_names: dict[str, str] = {}
+        self.domains: dict[str, asyncio.Task[str | None]] = {}
 
     async def run(
         self,
@@ -159,12 +172,15 @@ class Runner:
             server_name = flow.destination
         return Target(flow.destination, check.address, port, flow.transport, server_name)
 
-    async def _guarded(self, destination: str, probe_name: str, target: Target) -> Outcome:
+    async def _guarded(
+        self, destination: str, probe_name: str, target: Target, ctx: ProbeContext | None = None
+    ) -> Outcome:
+        ctx = ctx or self.ctx
         gate = self.per_destination.setdefault(destination, asyncio.Semaphore(PER_DESTINATION))
         async with self.limit, gate:
             probe = PROBES[probe_name]
             try:
-                return await asyncio.wait_for(probe.check(target, self.ctx), self.ctx.timeout + 1.0)
+                return await asyncio.wait_for(probe.check(target, ctx), ctx.timeout + 1.0)
             except TimeoutError:
                 return Outcome.error(
                     f"{probe_name} check overran the {self.ctx.timeout:g}s timeout"
@@ -181,8 +197,27 @@ class Runner:
     async def _single(self, check: Check, probe_name: str, port: int | None) -> CheckResult:
         assert port is not None
         started = time.perf_counter()
-        outcome = await self._guarded(check.flow.destination, probe_name, self._target(check, port))
+        ctx = self.ctx
+        if ctx.domain is None and probe_name in NEEDS_DOMAIN:
+            ctx = replace(ctx, domain=await self._learned_domain(check))
+        outcome = await self._guarded(
+            check.flow.destination, probe_name, self._target(check, port), ctx
+        )
         return self._result(check, port, outcome, _ms(started))
+
+    async def _learned_domain(self, check: Check) -> str | None:
+        """Without ``domain:`` in the topology, ask the DC's rootDSE once (spec §7.2)."""
+        key = check.flow.destination
+        if key not in self.domains:
+
+            async def ask() -> str | None:
+                target = replace(self._target(check, 389), transport=Transport.TCP)
+                quick = replace(self.ctx, timeout=min(self.ctx.timeout, 1.5))
+                outcome = await self._guarded(key, "ldap", target, quick)
+                return domain_of(outcome.facts.get("defaultNamingContext"))
+
+            self.domains[key] = asyncio.create_task(ask())
+        return await self.domains[key]
 
     async def _endpoint_map(self, check: Check) -> msrpc.EndpointMap:
         key = check.flow.destination
