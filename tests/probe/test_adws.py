@@ -9,19 +9,18 @@ as a WCF net.tcp listener does: Upgrade Response (0x0A) for the ADWS Via, a Faul
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import pytest
 
 from hybridports.model import Transport
 from hybridports.probe.adws import AdwsProbe, encode_size, preamble, via
-from hybridports.probe.interface import Outcome, ProbeContext, Target, Verdict
+from hybridports.probe.interface import Outcome, Target, Verdict
 from lab import Lab
+from tests.peers.local import Handler, close_at_once, replying, run_against_tcp, silent
 from tests.probe.conftest import probe_in_client
 
 PROBE = "hybridports.probe.adws:AdwsProbe"
 FAULTS = "http://schemas.microsoft.com/ws/2006/05/framing/faults/"
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 def _target(port: int = 9389, server_name: str | None = None, address: str = "127.0.0.1") -> Target:
@@ -106,14 +105,8 @@ async def _other_service(reader: asyncio.StreamReader, writer: asyncio.StreamWri
     writer.close()
 
 
-async def _against(
-    handler: Handler, timeout: float = 1.0, server_name: str | None = None
-) -> Outcome:
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        check = AdwsProbe().check(_target(port, server_name), ProbeContext(timeout=timeout))
-        return await asyncio.wait_for(check, timeout + 1)
+async def _against(handler: Handler, server_name: str | None = None) -> Outcome:
+    return await run_against_tcp(AdwsProbe(), handler, server_name=server_name)
 
 
 def test_adws_listener_is_open() -> None:
@@ -130,38 +123,17 @@ def test_net_tcp_without_adws_is_an_error() -> None:
     assert outcome.facts["fault"] == FAULTS + "EndpointNotFound"
 
 
-def _replying(data: bytes, hold: bool = False) -> Handler:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(4096)
-        writer.write(data)
-        await writer.drain()
-        if hold:
-            await reader.read()
-        writer.close()
-
-    return handler
-
-
-async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await reader.read()
-    writer.close()
-
-
-async def _close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    writer.close()
-
-
 @pytest.mark.parametrize(
     ("handler", "words"),
     [
-        (_replying(b"HTTP/1.1 400 Bad Request\r\n\r\n"), "not a .NET Message Framing record"),
-        (_replying(b"\x0b"), "Preamble Ack"),
-        (_replying(b"\x08\xff\xff\xff\xff\xff\xff", hold=True), "longer than 5 bytes"),
-        (_replying(b"\x08\xff\xff\x7f", hold=True), "fault record"),  # 2 MB fault
-        (_replying(b"\x08\x40" + b"http://schemas"), "closed mid-reply"),  # truncated
-        (_replying(b"\x08\x02\xff\xfe"), "not UTF-8"),
-        (_close_at_once, "closed the connection"),
-        (_silent, "no ADWS (net.tcp) reply within"),
+        (replying(b"HTTP/1.1 400 Bad Request\r\n\r\n"), "not a .NET Message Framing record"),
+        (replying(b"\x0b"), "Preamble Ack"),
+        (replying(b"\x08\xff\xff\xff\xff\xff\xff", close=False), "longer than 5 bytes"),
+        (replying(b"\x08\xff\xff\x7f", close=False), "fault record"),  # 2 MB fault
+        (replying(b"\x08\x40" + b"http://schemas"), "closed mid-reply"),  # truncated
+        (replying(b"\x08\x02\xff\xfe"), "not UTF-8"),
+        (close_at_once, "closed the connection"),
+        (silent, "no ADWS (net.tcp) reply within"),
     ],
 )
 def test_hostile_peers_are_errors(handler: Handler, words: str) -> None:

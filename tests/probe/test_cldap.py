@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from typing import cast
 
 import pytest
 from pyasn1.codec.ber import decoder, encoder
@@ -22,6 +21,7 @@ from hybridports.probe.ldap.cldap import (
 )
 from hybridports.probe.net import BadReply
 from lab import Lab
+from tests.peers.local import answering, run_against_udp
 from tests.probe.conftest import probe_in_client
 
 PROBE = "hybridports.probe.ldap:CldapProbe"
@@ -218,23 +218,7 @@ def test_malformed_replies(reply: bytes) -> None:
 
 
 async def _udp_against(reply: bytes | None, timeout: float = 1.0) -> Outcome:
-    class Peer(asyncio.DatagramProtocol):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.transport = cast(asyncio.DatagramTransport, transport)
-
-        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            if reply is not None:
-                self.transport.sendto(reply, addr)
-
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(Peer, local_addr=("127.0.0.1", 0))
-    try:
-        port = transport.get_extra_info("sockname")[1]
-        target = Target("peer", "127.0.0.1", port, Transport.UDP)
-        ctx = ProbeContext(timeout=timeout, domain=DOMAIN)
-        return await asyncio.wait_for(CldapProbe().check(target, ctx), timeout + 1)
-    finally:
-        transport.close()
+    return await run_against_udp(CldapProbe(), answering(reply), timeout, domain=DOMAIN)
 
 
 def test_udp_peers() -> None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import cast
 
 import pytest
 from pyasn1.codec.der import decoder, encoder
@@ -26,6 +24,16 @@ from hybridports.probe.kerberos import (
 )
 from hybridports.probe.net import BadReply
 from lab import Lab
+from tests.peers.local import (
+    Handler,
+    answering,
+    close_at_once,
+    replying,
+    run_against_tcp,
+    run_against_udp,
+    silent,
+    udp_peer,
+)
 from tests.probe.conftest import probe_in_client
 
 PROBE = "hybridports.probe.kerberos:KerberosProbe"
@@ -72,9 +80,8 @@ PREAUTH_REPLY = bytes.fromhex(
     "020112a1231b214c41422e485942524944504f5254532e5445535441646d696e6973747261746f72a2060404"
     "00001000"
 )
+DOMAIN = "lab.hybridports.test"
 SAMBA_TIME = datetime(2026, 11, 27, 9, 25, 42, 649864, tzinfo=UTC).timestamp()
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 def _judge(data: bytes, transport: Transport = Transport.UDP, **kwargs: object) -> Outcome:
@@ -122,17 +129,13 @@ def test_requests_are_fresh() -> None:
     async def two_requests() -> list[bytes]:
         seen: list[bytes] = []
 
-        class Catch(asyncio.DatagramProtocol):
-            def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-                seen.append(data)
+        def catch(data: bytes) -> None:
+            seen.append(data)
 
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(Catch, local_addr=("127.0.0.1", 0))
-        port = transport.get_extra_info("sockname")[1]
-        target = Target("peer", "127.0.0.1", port, Transport.UDP)
-        for _ in range(2):
-            await KerberosProbe().check(target, ProbeContext(timeout=0.2, domain="x.test"))
-        transport.close()
+        async with udp_peer(catch) as port:
+            target = Target("peer", "127.0.0.1", port, Transport.UDP)
+            for _ in range(2):
+                await KerberosProbe().check(target, ProbeContext(timeout=0.2, domain="x.test"))
         return seen
 
     # Each check resends the same datagram; the two checks' requests must differ.
@@ -241,42 +244,17 @@ def test_malformed_replies(reply: bytes) -> None:
         _judge(reply)
 
 
-async def _against(handler: Handler, timeout: float = 1.0) -> Outcome:
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        target = Target("peer", "127.0.0.1", port, Transport.TCP)
-        ctx = ProbeContext(timeout=timeout, domain="lab.hybridports.test")
-        return await asyncio.wait_for(KerberosProbe().check(target, ctx), timeout + 1)
+async def _against(handler: Handler) -> Outcome:
+    return await run_against_tcp(KerberosProbe(), handler, domain=DOMAIN)
 
 
-def _replying(data: bytes, close: bool = True) -> Handler:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(4096)
-        writer.write(data)
-        await writer.drain()
-        if not close:
-            await reader.read()
-        writer.close()
-
-    return handler
-
-
-async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await reader.read()
-    writer.close()
-
-
-async def _close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    writer.close()
-
-
-def _framed(data: bytes) -> bytes:
+def framed(data: bytes) -> bytes:
+    """``data`` behind Kerberos' TCP record mark (RFC 4120 §7.2.2), as a KDC sends it."""
     return struct.pack("!I", len(data)) + data
 
 
 def test_tcp_peer_speaking_kerberos_is_open() -> None:
-    outcome = asyncio.run(_against(_replying(_framed(TCP_REPLY))))
+    outcome = asyncio.run(_against(replying(framed(TCP_REPLY))))
     assert outcome.verdict is Verdict.OPEN, outcome.detail
     assert outcome.facts["error_code"] == 6
 
@@ -284,13 +262,13 @@ def test_tcp_peer_speaking_kerberos_is_open() -> None:
 @pytest.mark.parametrize(
     ("handler", "words"),
     [
-        (_replying(b"HTTP/1.1 400 Bad Request\r\n\r\n"), "not Kerberos"),
-        (_replying(_framed(b"\x30\x03\x02\x01\x05")), "neither a KRB-ERROR nor an AS-REP"),
-        (_replying(b"\x7f\xff\xff\xff" + b"\x00" * 16, close=False), "not Kerberos"),  # huge
-        (_replying(b"\x80\x00\x00\x10" + b"\x00" * 16), "record mark"),  # reserved bit
-        (_replying(_framed(TCP_REPLY)[:80]), "closed mid-reply"),
-        (_close_at_once, "closed the connection"),
-        (_silent, "no Kerberos reply within"),
+        (replying(b"HTTP/1.1 400 Bad Request\r\n\r\n"), "not Kerberos"),
+        (replying(framed(b"\x30\x03\x02\x01\x05")), "neither a KRB-ERROR nor an AS-REP"),
+        (replying(b"\x7f\xff\xff\xff" + b"\x00" * 16, close=False), "not Kerberos"),  # huge
+        (replying(b"\x80\x00\x00\x10" + b"\x00" * 16), "record mark"),  # reserved bit
+        (replying(framed(TCP_REPLY)[:80]), "closed mid-reply"),
+        (close_at_once, "closed the connection"),
+        (silent, "no Kerberos reply within"),
     ],
 )
 def test_hostile_tcp_peers_are_errors(handler: Handler, words: str) -> None:
@@ -300,23 +278,7 @@ def test_hostile_tcp_peers_are_errors(handler: Handler, words: str) -> None:
 
 
 async def _udp_against(reply: bytes | None, timeout: float = 1.0) -> Outcome:
-    class Peer(asyncio.DatagramProtocol):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.transport = cast(asyncio.DatagramTransport, transport)
-
-        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            if reply is not None:
-                self.transport.sendto(reply, addr)
-
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(Peer, local_addr=("127.0.0.1", 0))
-    try:
-        port = transport.get_extra_info("sockname")[1]
-        target = Target("peer", "127.0.0.1", port, Transport.UDP)
-        ctx = ProbeContext(timeout=timeout, domain="lab.hybridports.test")
-        return await asyncio.wait_for(KerberosProbe().check(target, ctx), timeout + 1)
-    finally:
-        transport.close()
+    return await run_against_udp(KerberosProbe(), answering(reply), timeout, domain=DOMAIN)
 
 
 def test_udp_peers() -> None:

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import cast
 
 import pytest
 from pyasn1.codec.der import decoder
 
-from hybridports.model import Transport
-from hybridports.probe.interface import Outcome, ProbeContext, Target, Verdict
+from hybridports.probe.interface import Outcome, Verdict
 from hybridports.probe.kpasswd import ApReq, KpasswdProbe, KrbPriv, change_password_request, judge
 from hybridports.probe.net import BadReply
 from lab import Lab
+from tests.peers.local import (
+    Handler,
+    answering,
+    close_at_once,
+    replying,
+    run_against_tcp,
+    run_against_udp,
+    silent,
+)
 from tests.probe.conftest import probe_in_client
+from tests.probe.test_kerberos import UDP_REPLY, framed
 
 PROBE = "hybridports.probe.kpasswd:KpasswdProbe"
 REALM = "LAB.HYBRIDPORTS.TEST"
+DOMAIN = "lab.hybridports.test"
 # A change_password_request(REALM) and Samba 4.17's answers to it over UDP and TCP (length
 # prefix removed): version 1, no AP-REP, a KRB-ERROR whose e-data holds result code 2.
 KPW_REQ = bytes.fromhex(
@@ -45,16 +53,8 @@ KPW_TCP = bytes.fromhex(
     "6564202d204e545f5354415455535f4c4f474f4e5f4641494c5552450a"
 )
 SAMBA_TIME = datetime(2026, 11, 27, 9, 25, 42, tzinfo=UTC).timestamp()
-# Samba's AS-REQ answer (test_kerberos.UDP_REPLY): a bare KRB-ERROR, as MIT kadmind sends.
-BARE_ERROR = bytes.fromhex(
-    "7e81b43081b1a003020105a10302011ea411180f32303236313132373039323534325aa505020309ea88a603"
-    "020106a7161b144c41422e485942524944504f5254532e54455354a82b3029a003020101a12230201b1e6879"
-    "62726964706f7274732d70726f62652d303132333435363738396162a9161b144c41422e485942524944504f"
-    "5254532e54455354aa293027a003020102a120301e1b066b72627467741b144c41422e485942524944504f52"
-    "54532e54455354"
-)
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+# Samba's AS-REQ answer: a bare KRB-ERROR, as MIT kadmind sends.
+BARE_ERROR = UDP_REPLY
 
 
 def test_request_framing() -> None:
@@ -132,42 +132,12 @@ def test_malformed_replies(reply: bytes) -> None:
         judge(reply, SAMBA_TIME)
 
 
-async def _against(handler: Handler, timeout: float = 1.0) -> Outcome:
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        target = Target("peer", "127.0.0.1", port, Transport.TCP)
-        ctx = ProbeContext(timeout=timeout, domain="lab.hybridports.test")
-        return await asyncio.wait_for(KpasswdProbe().check(target, ctx), timeout + 1)
-
-
-def _replying(data: bytes, close: bool = True) -> Handler:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(4096)
-        writer.write(data)
-        await writer.drain()
-        if not close:
-            await reader.read()
-        writer.close()
-
-    return handler
-
-
-async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await reader.read()
-    writer.close()
-
-
-async def _close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    writer.close()
-
-
-def _framed(data: bytes) -> bytes:
-    return struct.pack("!I", len(data)) + data
+async def _against(handler: Handler) -> Outcome:
+    return await run_against_tcp(KpasswdProbe(), handler, domain=DOMAIN)
 
 
 def test_tcp_peer_speaking_kpasswd_is_open() -> None:
-    outcome = asyncio.run(_against(_replying(_framed(KPW_TCP))))
+    outcome = asyncio.run(_against(replying(framed(KPW_TCP))))
     assert outcome.verdict is Verdict.OPEN, outcome.detail
     assert outcome.facts["result_code"] == 2
 
@@ -175,13 +145,13 @@ def test_tcp_peer_speaking_kpasswd_is_open() -> None:
 @pytest.mark.parametrize(
     ("handler", "words"),
     [
-        (_replying(b"SSH-2.0-OpenSSH_9.2\r\n"), "not kpasswd"),
-        (_replying(_framed(b"\x00\x08\x00\x07\x00\x00\x00\x00")), "not RFC 3244"),
-        (_replying(b"\x7f\xff\xff\xff" + b"\x00" * 16, close=False), "not kpasswd"),  # huge
-        (_replying(b"\x80\x00\x00\x10" + b"\x00" * 16), "record mark"),
-        (_replying(_framed(KPW_TCP)[:60]), "closed mid-reply"),
-        (_close_at_once, "closed the connection"),
-        (_silent, "no kpasswd reply within"),  # TCP accepted but silent
+        (replying(b"SSH-2.0-OpenSSH_9.2\r\n"), "not kpasswd"),
+        (replying(framed(b"\x00\x08\x00\x07\x00\x00\x00\x00")), "not RFC 3244"),
+        (replying(b"\x7f\xff\xff\xff" + b"\x00" * 16, close=False), "not kpasswd"),  # huge
+        (replying(b"\x80\x00\x00\x10" + b"\x00" * 16), "record mark"),
+        (replying(framed(KPW_TCP)[:60]), "closed mid-reply"),
+        (close_at_once, "closed the connection"),
+        (silent, "no kpasswd reply within"),  # TCP accepted but silent
     ],
 )
 def test_hostile_tcp_peers_are_errors(handler: Handler, words: str) -> None:
@@ -191,23 +161,7 @@ def test_hostile_tcp_peers_are_errors(handler: Handler, words: str) -> None:
 
 
 async def _udp_against(reply: bytes | None, timeout: float = 1.0) -> Outcome:
-    class Peer(asyncio.DatagramProtocol):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.transport = cast(asyncio.DatagramTransport, transport)
-
-        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            if reply is not None:
-                self.transport.sendto(reply, addr)
-
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(Peer, local_addr=("127.0.0.1", 0))
-    try:
-        port = transport.get_extra_info("sockname")[1]
-        target = Target("peer", "127.0.0.1", port, Transport.UDP)
-        ctx = ProbeContext(timeout=timeout, domain="lab.hybridports.test")
-        return await asyncio.wait_for(KpasswdProbe().check(target, ctx), timeout + 1)
-    finally:
-        transport.close()
+    return await run_against_udp(KpasswdProbe(), answering(reply), timeout, domain=DOMAIN)
 
 
 def test_udp_peers() -> None:

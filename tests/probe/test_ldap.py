@@ -4,27 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from pyasn1.codec.ber import decoder, encoder
 from pyasn1_modules import rfc2251  # type: ignore[import-untyped]
 
-from hybridports.model import Transport
-from hybridports.probe.interface import Outcome, ProbeContext, Target, Verdict
+from hybridports.probe.interface import Outcome, Verdict
 from hybridports.probe.ldap import codec
 from hybridports.probe.ldap.rootdse import ATTRIBUTES, LdapProbe, judge, request
 from hybridports.probe.net import BadReply
 from lab import Lab
+from tests.peers.local import Handler, close_at_once, replying, run_against_tcp, silent
 from tests.probe.conftest import probe_in_client
 
 PROBE = "hybridports.probe.ldap:LdapProbe"
 DATA = Path(__file__).resolve().parent.parent / "data" / "probe" / "ldap"
 # Samba 4.17's whole TCP answer to request() on 389 (3268 sent the same bytes).
 SAMBA_ROOTDSE = (DATA / "rootdse_samba.bin").read_bytes()
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 class Replay:
@@ -213,43 +210,8 @@ def test_truncated_reply_is_incomplete() -> None:
         search_reply(SAMBA_ROOTDSE[:500])
 
 
-async def tcp_peer(handler: Handler, check: Callable[[int], Awaitable[Outcome]]) -> Outcome:
-    """Run ``handler`` as a TCP server on 127.0.0.1 while ``check(port)`` probes it."""
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        return await check(port)
-
-
-def replying(data: bytes, close: bool = True) -> Handler:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(4096)
-        writer.write(data)
-        await writer.drain()
-        if not close:
-            await reader.read()
-        writer.close()
-
-    return handler
-
-
-async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await reader.read()
-    writer.close()
-
-
-async def close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    writer.close()
-
-
-async def _ldap_against(handler: Handler, timeout: float = 1.0) -> Outcome:
-    async def check(port: int) -> Outcome:
-        target = Target("peer", "127.0.0.1", port, Transport.TCP)
-        return await asyncio.wait_for(
-            LdapProbe().check(target, ProbeContext(timeout=timeout)), timeout + 1
-        )
-
-    return await tcp_peer(handler, check)
+async def _ldap_against(handler: Handler) -> Outcome:
+    return await run_against_tcp(LdapProbe(), handler)
 
 
 def test_tcp_peer_replaying_samba_is_open() -> None:
@@ -259,14 +221,8 @@ def test_tcp_peer_replaying_samba_is_open() -> None:
 
 
 def test_tcp_peer_sending_in_small_pieces_is_open() -> None:
-    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(4096)
-        for offset in range(0, len(SAMBA_ROOTDSE), 7):
-            writer.write(SAMBA_ROOTDSE[offset : offset + 7])
-            await writer.drain()
-        await reader.read()
-        writer.close()
-
+    pieces = [SAMBA_ROOTDSE[offset : offset + 7] for offset in range(0, len(SAMBA_ROOTDSE), 7)]
+    trickle = replying(*pieces, close=False)
     assert asyncio.run(_ldap_against(trickle)).verdict is Verdict.OPEN
 
 

@@ -23,8 +23,9 @@ from hybridports.probe.interface import Outcome, ProbeContext, Target, Verdict
 from hybridports.probe.ldap.ldaps import LdapsProbe
 from hybridports.probe.ldap.tls import cert_info
 from lab import Lab
+from tests.peers.local import Handler, close_at_once, replying, run_against_tcp, silent
 from tests.probe.conftest import probe_in_client
-from tests.probe.test_ldap import SAMBA_ROOTDSE, Handler, close_at_once, replying, silent, tcp_peer
+from tests.probe.test_ldap import SAMBA_ROOTDSE
 
 PROBE = "hybridports.probe.ldap:LdapsProbe"
 NAME = "dc.hostile.test"
@@ -133,17 +134,8 @@ async def _against(
     ca_bundle: Path | str | None = None,
     timeout: float = 1.5,
 ) -> Outcome:
-    async def check(port: int) -> Outcome:
-        target = Target("peer", "127.0.0.1", port, Transport.TCP, server_name)
-        ctx = ProbeContext(timeout=timeout, ca_bundle=str(ca_bundle) if ca_bundle else None)
-        return await asyncio.wait_for(LdapsProbe().check(target, ctx), timeout + 1)
-
-    if tls is None:
-        return await tcp_peer(handler, check)
-    server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=tls)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        return await check(port)
+    bundle = str(ca_bundle) if ca_bundle else None
+    return await run_against_tcp(LdapsProbe(), handler, timeout, server_name, tls, ca_bundle=bundle)
 
 
 def ldaps(

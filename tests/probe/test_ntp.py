@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
-from collections.abc import Callable
-from typing import cast
 
 import pytest
 
-from hybridports.model import Transport
-from hybridports.probe.interface import Outcome, ProbeContext, Target, Verdict
+from hybridports.probe.interface import Outcome, Verdict
 from hybridports.probe.net import BadReply
 from hybridports.probe.ntp import NtpProbe, client_packet, from_ntp, judge, to_ntp
 from lab import Lab
+from tests.peers.local import Responder, run_against_udp
 from tests.probe.conftest import probe_in_client
 
 PROBE = "hybridports.probe.ntp:NtpProbe"
@@ -30,8 +28,6 @@ CHRONY_REPLY = bytes.fromhex(
 )
 CHRONY_SENT = struct.unpack_from("!Q", CHRONY_REQUEST, 40)[0]
 CHRONY_RECEIVED = 1795771608.1151521
-
-Reply = Callable[[bytes], bytes | None]
 
 
 def server_reply(
@@ -109,26 +105,8 @@ def test_malformed_replies(reply: bytes) -> None:
         judge(reply, CHRONY_SENT, CHRONY_RECEIVED)
 
 
-async def _against(answer: Reply, timeout: float = 1.0) -> Outcome:
-    class Peer(asyncio.DatagramProtocol):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.transport = cast(asyncio.DatagramTransport, transport)
-
-        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            reply = answer(data)
-            if reply is not None:
-                self.transport.sendto(reply, addr)
-
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(Peer, local_addr=("127.0.0.1", 0))
-    try:
-        port = transport.get_extra_info("sockname")[1]
-        target = Target("peer", "127.0.0.1", port, Transport.UDP)
-        return await asyncio.wait_for(
-            NtpProbe().check(target, ProbeContext(timeout=timeout)), timeout + 1
-        )
-    finally:
-        transport.close()
+async def _against(answer: Responder, timeout: float = 1.0) -> Outcome:
+    return await run_against_udp(NtpProbe(), answer, timeout)
 
 
 def test_local_ntp_server_is_open() -> None:
@@ -147,7 +125,7 @@ def test_local_ntp_server_is_open() -> None:
         (lambda request: b"\xff" * 48, "mode 7"),
     ],
 )
-def test_wrong_replies_are_errors(answer: Reply, words: str) -> None:
+def test_wrong_replies_are_errors(answer: Responder, words: str) -> None:
     outcome = asyncio.run(_against(answer))
     assert outcome.verdict is Verdict.ERROR
     assert words in outcome.detail

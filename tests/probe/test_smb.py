@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import Awaitable, Callable
 
 import pytest
 
-from hybridports.model import Transport
-from hybridports.probe.interface import Outcome, ProbeContext, Target, Verdict
+from hybridports.probe.interface import Outcome, Verdict
 from hybridports.probe.net import BadReply
 from hybridports.probe.smb import SmbProbe, negotiate_request, parse_negotiate_response
 from lab import Lab
+from tests.peers.local import Handler, close_at_once, replying, run_against_tcp, silent
 from tests.probe.conftest import probe_in_client
 
 PROBE = "hybridports.probe.smb:SmbProbe"
@@ -28,8 +27,6 @@ SAMBA_REPLY = bytes.fromhex(
     "1868516e7f3784aefeccfe8ec805c309e27f36cbf30000020004000000000001000200"
 )
 MESSAGE = SAMBA_REPLY[4:]
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 def test_request_layout() -> None:
@@ -115,51 +112,24 @@ def test_malformed_replies(message: bytes) -> None:
         parse_negotiate_response(message)
 
 
-async def _against(handler: Handler, timeout: float = 1.0) -> Outcome:
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        target = Target("peer", "127.0.0.1", port, Transport.TCP)
-        return await asyncio.wait_for(
-            SmbProbe().check(target, ProbeContext(timeout=timeout)), timeout + 1
-        )
-
-
-def _replying(data: bytes, close: bool = True) -> Handler:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(4096)
-        writer.write(data)
-        await writer.drain()
-        if not close:
-            await reader.read()
-        writer.close()
-
-    return handler
-
-
-async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await reader.read()  # until the probe gives up and closes
-    writer.close()
-
-
-async def _close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    writer.close()
+async def _against(handler: Handler) -> Outcome:
+    return await run_against_tcp(SmbProbe(), handler)
 
 
 def test_peer_speaking_smb2_is_open() -> None:
-    outcome = asyncio.run(_against(_replying(SAMBA_REPLY)))
+    outcome = asyncio.run(_against(replying(SAMBA_REPLY)))
     assert outcome.verdict is Verdict.OPEN, outcome.detail
 
 
 @pytest.mark.parametrize(
     ("handler", "words"),
     [
-        (_replying(b"SSH-2.0-OpenSSH_9.2\r\n"), "not SMB2"),
-        (_replying(b"\x00\xff\xff\xff" + b"\x00" * 64, close=False), "not SMB2"),  # huge
-        (_replying(SAMBA_REPLY[:120]), "closed mid-reply"),  # truncated, then closed
-        (_replying(b"\x00\x00\x00\x2f\xffSMBr" + b"\x00" * 42), "SMB1 only"),
-        (_close_at_once, "closed the connection"),
-        (_silent, "no SMB2 reply within"),
+        (replying(b"SSH-2.0-OpenSSH_9.2\r\n"), "not SMB2"),
+        (replying(b"\x00\xff\xff\xff" + b"\x00" * 64, close=False), "not SMB2"),  # huge
+        (replying(SAMBA_REPLY[:120]), "closed mid-reply"),  # truncated, then closed
+        (replying(b"\x00\x00\x00\x2f\xffSMBr" + b"\x00" * 42), "SMB1 only"),
+        (close_at_once, "closed the connection"),
+        (silent, "no SMB2 reply within"),
     ],
 )
 def test_hostile_peers_are_errors(handler: Handler, words: str) -> None:

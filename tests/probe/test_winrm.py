@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
@@ -21,6 +21,7 @@ from hybridports.model import Transport
 from hybridports.probe.interface import Outcome, ProbeContext, Target, Verdict
 from hybridports.probe.winrm import IDENTIFY, WinrmProbe, judge, parse_identify, request_bytes
 from lab import Lab
+from tests.peers.local import Handler, close_at_once, replying, run_against_tcp, silent
 from tests.probe.conftest import probe_in_client
 
 PROBE = "hybridports.probe.winrm:WinrmProbe"
@@ -35,8 +36,6 @@ IDENTIFY_RESPONSE = (
     b"</wsmid:IdentifyResponse></s:Body></s:Envelope>"
 )
 HTTP_SYS = "Microsoft-HTTPAPI/2.0"
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 def _target(port: int = 5985, server_name: str | None = None, address: str = "127.0.0.1") -> Target:
@@ -168,34 +167,8 @@ def test_against_a_winrm_like_http_server(
         assert outcome.facts["server"] == HTTP_SYS
 
 
-async def _against(handler: Handler, timeout: float = 1.0) -> Outcome:
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        check = WinrmProbe().check(_target(port), ProbeContext(timeout=timeout))
-        return await asyncio.wait_for(check, timeout + 1)
-
-
-def _replying(*parts: bytes, hold: bool = False) -> Handler:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(4096)
-        for part in parts:
-            writer.write(part)
-            await writer.drain()
-        if hold:
-            await reader.read()  # until the probe closes
-        writer.close()
-
-    return handler
-
-
-async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await reader.read()
-    writer.close()
-
-
-async def _close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    writer.close()
+async def _against(handler: Handler) -> Outcome:
+    return await run_against_tcp(WinrmProbe(), handler)
 
 
 HEAD_200 = b"HTTP/1.1 200 OK\r\nServer: Microsoft-HTTPAPI/2.0\r\n"
@@ -204,20 +177,20 @@ HEAD_200 = b"HTTP/1.1 200 OK\r\nServer: Microsoft-HTTPAPI/2.0\r\n"
 @pytest.mark.parametrize(
     ("handler", "words"),
     [
-        (_replying(b"SSH-2.0-OpenSSH_9.2\r\n", hold=True), "not HTTP"),
-        (_replying(b"\x16\x03\x01\x00\x05hello", hold=True), "not HTTP"),
-        (_replying(b"HTTP/1.1 abc\r\n\r\n"), "not a valid HTTP reply"),
-        (_replying(HEAD_200 + b"Content-Length: 500\r\n\r\n<s:Env"), "not a valid HTTP reply"),
+        (replying(b"SSH-2.0-OpenSSH_9.2\r\n", close=False), "not HTTP"),
+        (replying(b"\x16\x03\x01\x00\x05hello", close=False), "not HTTP"),
+        (replying(b"HTTP/1.1 abc\r\n\r\n"), "not a valid HTTP reply"),
+        (replying(HEAD_200 + b"Content-Length: 500\r\n\r\n<s:Env"), "not a valid HTTP reply"),
         (
-            _replying(HEAD_200 + b"Content-Length: 900000\r\n\r\n", b"<" * 300_000, hold=True),
+            replying(HEAD_200 + b"Content-Length: 900000\r\n\r\n", b"<" * 300_000, close=False),
             "over 256 KiB",
         ),
-        (_replying(b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70_000, hold=True), "not a valid HTTP"),
-        (_replying(HEAD_200 + b"Content-Length: 7\r\n\r\n<html/>"), "no WS-Management"),
-        (_replying(b"HTTP/1.1 302 Found\r\nServer: nginx\r\n\r\n"), "HTTP 302 Found from 'nginx'"),
-        (_close_at_once, "closed the connection"),
-        (_replying(b"HTTP/1.1 200 OK\r\n", hold=True), "no WinRM (HTTP) reply within"),
-        (_silent, "no WinRM (HTTP) reply within"),
+        (replying(b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70_000, close=False), "not a valid HTTP"),
+        (replying(HEAD_200 + b"Content-Length: 7\r\n\r\n<html/>"), "no WS-Management"),
+        (replying(b"HTTP/1.1 302 Found\r\nServer: nginx\r\n\r\n"), "HTTP 302 Found from 'nginx'"),
+        (close_at_once, "closed the connection"),
+        (replying(b"HTTP/1.1 200 OK\r\n", close=False), "no WinRM (HTTP) reply within"),
+        (silent, "no WinRM (HTTP) reply within"),
     ],
 )
 def test_hostile_peers_are_errors(handler: Handler, words: str) -> None:

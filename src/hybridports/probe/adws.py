@@ -8,10 +8,8 @@ that accepts Windows authentication. We close there: no SPNEGO token is ever sen
 
 from __future__ import annotations
 
-import ipaddress
-
 from hybridports.probe.interface import Outcome, Probe, ProbeContext, Target
-from hybridports.probe.net import BadReply, Stream, hexdump, tcp_check
+from hybridports.probe.net import BadReply, Stream, authority, hexdump, tcp_check
 
 VERSION = b"\x00\x01\x00"  # record 0x00, major 1, minor 0
 MODE_DUPLEX = b"\x01\x02"
@@ -44,13 +42,7 @@ def _string(kind: int, text: str) -> bytes:
 
 
 def via(target: Target) -> str:
-    host = target.server_name or target.address
-    try:
-        if ipaddress.ip_address(host).version == 6:
-            host = f"[{host}]"
-    except ValueError:
-        pass
-    return f"net.tcp://{host}:{target.port}/{ENDPOINT}"
+    return f"net.tcp://{authority(target)}/{ENDPOINT}"
 
 
 def preamble(target: Target) -> bytes:

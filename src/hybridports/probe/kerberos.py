@@ -311,6 +311,17 @@ def describe_krb_error(error: univ.Sequence, received: float) -> tuple[dict[str,
     return facts, warning
 
 
+async def tcp_exchange(stream: Stream, message: bytes) -> bytes:
+    """Send ``message`` and read the reply with Kerberos' TCP framing (RFC 4120 §7.2.2): each
+    message behind a 4-byte big-endian length whose high bit is reserved. kpasswd shares it
+    (RFC 3244 §2)."""
+    await stream.send(struct.pack("!I", len(message)) + message)
+    (length,) = struct.unpack("!I", await stream.read_exactly(4))
+    if length == 0 or length & 0x80000000:
+        raise BadReply(f"record mark 0x{length:08x} is not a Kerberos TCP length")
+    return await stream.read_exactly(length)
+
+
 def judge(
     data: bytes, realm: str, realm_given: bool, transport: Transport, received: float
 ) -> Outcome:
@@ -367,10 +378,6 @@ class KerberosProbe(Probe):
             return await udp_check(target, ctx, "Kerberos", wire, parse)
 
         async def exchange(stream: Stream) -> Outcome:
-            await stream.send(struct.pack("!I", len(wire)) + wire)
-            (length,) = struct.unpack("!I", await stream.read_exactly(4))
-            if length == 0 or length & 0x80000000:
-                raise BadReply(f"record mark 0x{length:08x} is not a Kerberos TCP length")
-            return parse(await stream.read_exactly(length))
+            return parse(await tcp_exchange(stream, wire))
 
         return await tcp_check(target, ctx, "Kerberos", exchange)

@@ -31,6 +31,7 @@ from hybridports.probe.kerberos import (
     set_principal,
     string_field,
     tagged,
+    tcp_exchange,
 )
 from hybridports.probe.net import BadReply, Stream, hexdump, tcp_check, udp_check
 
@@ -191,10 +192,6 @@ class KpasswdProbe(Probe):
             )
 
         async def exchange(stream: Stream) -> Outcome:
-            await stream.send(struct.pack("!I", len(wire)) + wire)
-            (length,) = struct.unpack("!I", await stream.read_exactly(4))
-            if length == 0 or length & 0x80000000:
-                raise BadReply(f"record mark 0x{length:08x} is not a Kerberos TCP length")
-            return judge(await stream.read_exactly(length), time.time())
+            return judge(await tcp_exchange(stream, wire), time.time())
 
         return await tcp_check(target, ctx, "kpasswd", exchange)

@@ -87,6 +87,18 @@ def address_family(address: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
 
 
+def authority(target: Target) -> str:
+    """``host:port`` as a URI or an HTTP Host header names the target: its server name when
+    known, else its address, an IPv6 literal in brackets (RFC 3986 §3.2.2)."""
+    host = target.server_name or target.address
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            host = f"[{host}]"
+    except ValueError:
+        pass
+    return f"{host}:{target.port}"
+
+
 def enable_error_queue(sock: socket.socket) -> None:
     if not HAS_ERROR_QUEUE:
         return

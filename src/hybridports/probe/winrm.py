@@ -9,13 +9,12 @@ Negotiate/Kerberos from HTTP.sys (``Microsoft-HTTPAPI/2.0``).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import xml.etree.ElementTree as ET
 
 import h11
 
 from hybridports.probe.interface import Outcome, Probe, ProbeContext, Target
-from hybridports.probe.net import BadReply, Stream, hexdump, tcp_check
+from hybridports.probe.net import BadReply, Stream, authority, hexdump, tcp_check
 
 WSMID = "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"
 IDENTIFY = (
@@ -27,19 +26,9 @@ MAX_BODY = 256 * 1024  # an IdentifyResponse is under 1 KiB
 HTTP_SYS = "Microsoft-HTTPAPI"
 
 
-def _host(target: Target) -> str:
-    name = target.server_name or target.address
-    try:
-        if ipaddress.ip_address(name).version == 6:
-            name = f"[{name}]"
-    except ValueError:
-        pass
-    return f"{name}:{target.port}"
-
-
 def request_bytes(conn: h11.Connection, target: Target) -> bytes:
     headers = [
-        ("Host", _host(target)),
+        ("Host", authority(target)),
         ("Content-Type", "application/soap+xml;charset=UTF-8"),
         ("WSMANIDENTIFY", "unauthenticated"),
         ("Content-Length", str(len(IDENTIFY))),

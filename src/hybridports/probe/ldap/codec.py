@@ -22,13 +22,17 @@ MAX_MESSAGES = 16  # entries + references + done for a base-scope search
 NOTICE_OF_DISCONNECTION = "1.3.6.1.4.1.1466.20036"  # RFC 4511 §4.4.1, sent with messageID 0
 
 
-def equality(attribute: str, value: bytes) -> Any:
-    """An equalityMatch item for an ``and`` set (RFC 4511 §4.5.1.7.1)."""
-    item = rfc2251.Filter2()
-    assertion = item["equalityMatch"]
+def _equality_match(choice: Any, attribute: str, value: bytes) -> Any:
+    """``choice`` (a Filter, or an item of an ``and`` set) set to (attribute=value)."""
+    assertion = choice["equalityMatch"]
     assertion["attributeDesc"] = attribute
     assertion["assertionValue"] = value
-    return item
+    return choice
+
+
+def equality(attribute: str, value: bytes) -> Any:
+    """An equalityMatch item for an ``and`` set (RFC 4511 §4.5.1.7.1)."""
+    return _equality_match(rfc2251.Filter2(), attribute, value)
 
 
 def and_filter(*items: Any) -> Any:
@@ -39,11 +43,7 @@ def and_filter(*items: Any) -> Any:
 
 
 def equality_filter(attribute: str, value: bytes) -> Any:
-    filter_ = rfc2251.Filter()
-    assertion = filter_["equalityMatch"]
-    assertion["attributeDesc"] = attribute
-    assertion["assertionValue"] = value
-    return filter_
+    return _equality_match(rfc2251.Filter(), attribute, value)
 
 
 def present_filter(attribute: str) -> Any:
