@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from hybridports.model import Transport
+from hybridports.topology import Proxy
 
 
 class Verdict(StrEnum):
@@ -68,6 +69,37 @@ class RoundTrips:
 
 
 @dataclass(frozen=True)
+class PkiHint:
+    """A revocation URL found in a certificate a TLS check received (CRL DP or OCSP)."""
+
+    url: str
+    kind: str  # "crl" or "ocsp"
+    issuer_der: bytes  # the issuer's certificate: a CRL must be signed by it
+    subject_der: bytes | None = None  # the certificate the URL came from (for OCSP)
+
+
+class PkiHints:
+    """Revocation URLs seen in this run's TLS chains, by host; CRL checks fetch these."""
+
+    def __init__(self) -> None:
+        self._by_host: dict[str, list[PkiHint]] = {}
+
+    def add(self, hint: PkiHint) -> None:
+        from urllib.parse import urlsplit
+
+        host = (urlsplit(hint.url).hostname or "").lower()
+        known = self._by_host.setdefault(host, [])
+        if all(h.url != hint.url for h in known):
+            known.append(hint)
+
+    def for_host(self, host: str) -> list[PkiHint]:
+        return list(self._by_host.get(host.lower(), []))
+
+    def hosts(self) -> list[str]:
+        return sorted(self._by_host)
+
+
+@dataclass(frozen=True)
 class ProbeContext:
     """Settings shared by every check of one run."""
 
@@ -76,6 +108,11 @@ class ProbeContext:
     dns_server: str | None = None
     ca_bundle: str | None = None
     round_trips: RoundTrips = field(default_factory=RoundTrips, compare=False, repr=False)
+    # Cloud checks: the proxy for this check (None: direct), the roots that count as the
+    # public CAs of the cloud names (beside the system store), and revocation URLs seen.
+    proxy: Proxy | None = None
+    public_ca: str | None = None
+    pki: PkiHints = field(default_factory=PkiHints, compare=False, repr=False)
 
 
 class Probe(ABC):
