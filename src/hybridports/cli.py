@@ -132,6 +132,15 @@ def probe(
     ca_bundle: Annotated[
         Path | None, typer.Option("--ca-bundle", help="Extra trusted roots (PEM) for TLS checks.")
     ] = None,
+    public_ca: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-ca",
+            help="Roots that count as the public CAs of the cloud names (PEM), besides the "
+            "system store; a chain that validates only through --ca-bundle is reported as "
+            "TLS inspection.",
+        ),
+    ] = None,
     proxy: Annotated[
         str | None,
         typer.Option("--proxy", help="Proxy URL for cloud checks (overrides the topology's)."),
@@ -141,6 +150,7 @@ def probe(
     """Check, from this machine, every planned flow of HOST with a protocol-aware probe."""
     import asyncio
 
+    from hybridports.probe.cloud import cloud_settings
     from hybridports.probe.interface import ProbeContext
     from hybridports.probe.progress import progress_callbacks
     from hybridports.probe.session import probe_from
@@ -151,6 +161,8 @@ def probe(
         _check_address(dns_server, "--dns-server")
     if ca_bundle is not None:
         _check_ca_bundle(ca_bundle)
+    if public_ca is not None:
+        _check_ca_bundle(public_ca)
     if proxy is not None:
         _check_proxy(proxy)
     wanted = {part.strip() for item in (only or []) for part in item.split(",") if part.strip()}
@@ -160,7 +172,9 @@ def probe(
         domain=topo.domain,
         dns_server=dns_server,
         ca_bundle=str(ca_bundle) if ca_bundle else None,
+        public_ca=str(public_ca) if public_ca else None,
     )
+    cloud = cloud_settings(proxy, topo.proxy, topo.endpoint_samples)
     with progress_callbacks(sys.stderr.isatty()) as (on_start, on_done):
         run = asyncio.run(
             probe_from(
@@ -171,6 +185,7 @@ def probe(
                 only=wanted,
                 on_done=on_done,
                 on_start=on_start,
+                cloud=cloud,
             )
         )
     _emit(ProbeDocument(run), format)

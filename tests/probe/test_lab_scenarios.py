@@ -27,6 +27,8 @@ SERVED = {
     "udp": {53, 88, 389, 464},
 }
 TIMEOUT = 2.5  # above the ~1 s an IPv6 TCP refusal takes on the lab's links
+# The DC side only: the cloud side has its own lab tests.
+ON_PREMISES = "dns,kerberos,kpasswd,cldap,ldap,ldaps,epm,rpc,smb,winrm,adws,ntp,icmp"
 
 TOPOLOGY = f"""\
 name: lab
@@ -48,6 +50,8 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def probe(lab: Lab, topology: Path, *extra: str) -> tuple[int, dict[str, Any], float]:
+    if "--only" not in extra:
+        extra = ("--only", ON_PREMISES, *extra)
     argv = [
         sys.executable, "-m", "hybridports", "probe", str(topology), "--from", "sync01",
         "--format", "json", "--timeout", str(TIMEOUT), "--dns-server", labconfig.DC_ADDRESS,

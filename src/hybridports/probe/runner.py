@@ -18,9 +18,13 @@ from typing import Any
 from hybridports.model import PortRange, Transport
 from hybridports.plan import PlannedFlow
 from hybridports.probe import PROBE_FOR_PORT, PROBES, msrpc
+from hybridports.probe.cloud import CLOUD_PROBE_FOR_PORT, CloudSettings
 from hybridports.probe.interface import Outcome, ProbeContext, Target, Verdict
+from hybridports.probe.resolve import resolve_name
+from hybridports.topology import Proxy
 
 PER_DESTINATION = 16
+TLS_PROBES = frozenset({"https", "amqp"})
 # Probes that use the AD domain (SRV names, the Kerberos realm, the LDAP ping filter).
 NEEDS_DOMAIN = frozenset({"dns", "kerberos", "kpasswd", "cldap"})
 
@@ -93,10 +97,11 @@ def choose_probe(flow: PlannedFlow) -> tuple[str, str | None]:
     if flow.rpc_dynamic:
         return "rpc-dynamic", None
     if flow.is_cloud:
-        return "", "cloud endpoint checks are not implemented yet (HTTPS/TLS, CRL, AMQP probes)"
-    name = PROBE_FOR_PORT.get((flow.transport.value, flow.ports.low))
-    if name is not None:
-        return name, None
+        cloud = CLOUD_PROBE_FOR_PORT.get(flow.ports.low, "tcp")
+        return (cloud if cloud in PROBES else "tcp"), None
+    known = PROBE_FOR_PORT.get((flow.transport.value, flow.ports.low))
+    if known is not None:
+        return known, None
     if flow.transport is Transport.TCP:
         return "tcp", None
     return "", f"no UDP probe for {flow.protocol} on {flow.ports}"
@@ -117,6 +122,7 @@ class Runner:
         ctx: ProbeContext,
         concurrency: int = 64,
         on_done: Callable[[CheckResult], None] | None = None,
+        cloud: CloudSettings | None = None,
     ) -> None:
         self.ctx = ctx
         self.limit = asyncio.Semaphore(max(concurrency, 1))
@@ -125,6 +131,7 @@ class Runner:
         self.on_done = on_done
         self.server_names: dict[str, str] = {}
         self.domains: dict[str, asyncio.Task[str | None]] = {}
+        self.cloud = cloud or CloudSettings()
 
     async def run(
         self,
@@ -135,22 +142,41 @@ class Runner:
     ) -> list[CheckResult]:
         """``server_names``: destination → DNS name (for SNI and certificate names)."""
         self.server_names = dict(server_names or {})
-        tasks: list[asyncio.Task[list[CheckResult]]] = []
+        checks: list[Check] = []
         for flow in flows:
             probe, reason = choose_probe(flow)
             if probe and not selected(flow, probe, only):
                 continue
             if not probe and only and not selected(flow, "", only):
                 continue
-            address = addresses.get(flow.destination)
-            check = Check(flow, probe, flow.ports.low, address, reason)
-            tasks.append(asyncio.create_task(self._run_flow(check)))
+            checks.append(
+                Check(flow, probe, flow.ports.low, addresses.get(flow.destination), reason)
+            )
+        # CRL checks fetch the URLs the TLS checks find in certificates: they start when the
+        # TLS checks are done, while everything else runs on.
+        tasks: dict[int, asyncio.Task[list[CheckResult]]] = {}
+        for index, check in enumerate(checks):
+            if check.probe != "crl":
+                tasks[index] = asyncio.create_task(self._run_flow(check))
+        tls = [tasks[i] for i, c in enumerate(checks) if c.probe in TLS_PROBES and i in tasks]
+        for index, check in enumerate(checks):
+            if check.probe == "crl":
+                tasks[index] = asyncio.create_task(self._after(tls, check))
         results: list[CheckResult] = []
-        for task in tasks:  # plan order, whatever order they finish in
-            results.extend(await task)
+        for index in range(len(checks)):  # plan order, whatever order they finish in
+            results.extend(await tasks[index])
         return results
 
+    async def _after(
+        self, first: list[asyncio.Task[list[CheckResult]]], check: Check
+    ) -> list[CheckResult]:
+        if first:
+            await asyncio.wait(first)
+        return await self._run_flow(check)
+
     async def _run_flow(self, check: Check) -> list[CheckResult]:
+        if check.flow.is_cloud and check.skip_reason is None:
+            return [self._report(r) for r in await self._cloud_flow(check)]
         if check.skip_reason is not None or check.address is None:
             reason = check.skip_reason or f"no address for {check.flow.destination}"
             result = self._result(check, None, Outcome.skipped(reason), 0.0)
@@ -271,6 +297,62 @@ class Runner:
         gate = self.per_destination.setdefault(destination, asyncio.Semaphore(PER_DESTINATION))
         async with self.limit, gate:
             return await msrpc.bind_check(target, self.ctx, interface)
+
+    async def _cloud_flow(self, check: Check) -> list[CheckResult]:
+        """Each concrete name: through the proxy when one applies, and directly."""
+        flow = check.flow
+        names, reason = self.cloud.names(flow)
+        if reason is not None:
+            return [self._result(check, None, Outcome.skipped(reason), 0.0)]
+        jobs = []
+        for name in names:
+            proxy = self.cloud.proxy_for(name, flow.ports.low)
+            if proxy is not None:
+                jobs.append(self._cloud_check(check, name, proxy))
+            jobs.append(self._cloud_check(check, name, None, informational=proxy is not None))
+        return list(await asyncio.gather(*jobs))
+
+    async def _cloud_check(
+        self, check: Check, name: str, proxy: Proxy | None, informational: bool = False
+    ) -> CheckResult:
+        flow = check.flow
+        started = time.perf_counter()
+        ctx = replace(self.ctx, proxy=proxy)
+        address: str | None
+        if proxy is not None:
+            address = proxy.host  # the address actually connected
+        else:
+            try:
+                address = await resolve_name(name, self.ctx.dns_server, self.ctx.timeout)
+            except LookupError as exc:
+                outcome = Outcome.error(f"{name} does not resolve: {exc}")
+                return self._cloud_result(check, name, None, proxy, outcome, started, informational)
+        target = Target(name, address, flow.ports.low, flow.transport, name)
+        outcome = await self._guarded(name, check.probe, target, ctx)
+        return self._cloud_result(check, name, address, proxy, outcome, started, informational)
+
+    def _cloud_result(
+        self,
+        check: Check,
+        name: str,
+        address: str | None,
+        proxy: Proxy | None,
+        outcome: Outcome,
+        started: float,
+        informational: bool,
+    ) -> CheckResult:
+        result = self._result(check, check.port, outcome, _ms(started))
+        detail = outcome.detail
+        if informational:
+            detail = f"direct path (a proxy is configured, so not required): {detail}"
+        return replace(
+            result,
+            address=address,
+            tested_name=name,
+            via=proxy.display if proxy else None,
+            required=result.required and not informational,
+            detail=detail,
+        )
 
     def _result(
         self, check: Check, port: int | None, outcome: Outcome, elapsed: float

@@ -6,9 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hybridports.errors import UserError
+from hybridports.model import Role
 from hybridports.plan import Plan
+from hybridports.probe.cloud import CloudSettings
 from hybridports.probe.interface import ProbeContext
-from hybridports.probe.resolve import resolve_hosts
+from hybridports.probe.resolve import resolve_hosts, resolve_name
 from hybridports.probe.runner import CheckResult, Runner
 
 
@@ -32,6 +34,7 @@ async def probe_from(
     only: set[str] | None = None,
     on_done: Callable[[CheckResult], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    cloud: CloudSettings | None = None,
 ) -> ProbeRun:
     topology = plan.topology
     host = topology.host(source)
@@ -44,9 +47,19 @@ async def probe_from(
     destinations = {f.destination for f in flows}
     hosts = [h for h in topology.hosts if h.name in destinations]
     addresses = await resolve_hosts(hosts, ctx.dns_server, ctx.timeout, topology.file)
-    runner = Runner(ctx, concurrency, on_done)
+    for flow in flows:
+        if flow.destination_role is Role.PROXY and flow.destination not in addresses:
+            addresses[flow.destination] = await _proxy_address(flow.destination, ctx)
+    runner = Runner(ctx, concurrency, on_done, cloud)
     if on_start is not None:
         on_start(len(flows))
     names = {h.name: h.address for h in hosts if h.kind == "dns"}
     results = await runner.run(flows, addresses, {o.lower() for o in (only or set())}, names)
     return ProbeRun(plan, source, tuple(results))
+
+
+async def _proxy_address(name: str, ctx: ProbeContext) -> str:
+    try:
+        return await resolve_name(name, ctx.dns_server, ctx.timeout)
+    except LookupError as exc:
+        raise UserError(f"the proxy host does not resolve: {exc}") from None
