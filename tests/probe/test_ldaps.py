@@ -21,7 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hybridports.model import Transport
 from hybridports.probe.interface import Outcome, ProbeContext, Target, Verdict
 from hybridports.probe.ldap.ldaps import LdapsProbe
-from hybridports.probe.ldap.tls import cert_info
+from hybridports.probe.tls import cert_info
 from lab import Lab
 from tests.peers.local import Handler, close_at_once, replying, run_against_tcp, silent
 from tests.probe.conftest import probe_in_client

@@ -31,8 +31,6 @@ def test_every_planned_on_premises_flow_has_a_protocol_probe() -> None:
             assert name in PROBES and reason is None
         elif flow.rpc_dynamic:
             assert name == "rpc-dynamic"
-        elif flow.ports.low in (80, 443):
-            assert name == "tcp"  # connect -> AD FS web ports: handshake only for now
         else:
             assert name in PROBES and name != "tcp", (flow.catalog_id, name)
     assert set(PROBE_FOR_PORT.values()) <= set(PROBES)

@@ -7,7 +7,10 @@ the DCs' dynamic RPC range is expanded through the endpoint mapper instead (runn
 from __future__ import annotations
 
 from hybridports.probe.adws import AdwsProbe
+from hybridports.probe.amqp import AmqpProbe
+from hybridports.probe.crl import CrlProbe
 from hybridports.probe.dns import DnsProbe
+from hybridports.probe.https import HttpsProbe
 from hybridports.probe.icmp import IcmpProbe
 from hybridports.probe.interface import Outcome, Probe, ProbeContext, Target, Verdict
 from hybridports.probe.kerberos import KerberosProbe
@@ -35,6 +38,9 @@ PROBES: dict[str, Probe] = {
         CldapProbe(),
         LdapProbe(),
         LdapsProbe(),
+        HttpsProbe(),
+        CrlProbe(),
+        AmqpProbe(),
     )
 }
 
@@ -56,6 +62,9 @@ PROBE_FOR_PORT: dict[tuple[str, int], str] = {
     ("tcp", 3268): "ldap",
     ("tcp", 636): "ldaps",
     ("tcp", 3269): "ldaps",
+    ("tcp", 443): "https",
+    ("tcp", 80): "crl",
+    ("tcp", 5671): "amqp",
 }
 
 __all__ = ["PROBES", "PROBE_FOR_PORT", "Outcome", "Probe", "ProbeContext", "Target", "Verdict"]

@@ -5,11 +5,17 @@ error queue (Linux ``IP_RECVERR``/``IPV6_RECVERR``) so that the sender is named,
 port-unreachable counts as ``closed`` only when the target itself sent it. UDP uses a
 connected socket the same way, with one resend before silence is called ``filtered``.
 Elsewhere (Windows, macOS) there is no error queue: the detail says the sender is unknown.
+
+Cloud checks may go through the component's proxy (spec §6 items 2 and 4, §7.0): HTTP
+CONNECT (RFC 9110 §9.3.6) with Basic credentials (RFC 7617) from the proxy URL. A proxy that
+refuses the tunnel is ``error`` with its status line; a proxy that cannot be reached keeps
+closed/filtered, and the detail names the proxy rather than the destination.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import errno
 import ipaddress
@@ -18,8 +24,11 @@ import struct
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
+from hybridports import __version__
 from hybridports.probe.interface import Outcome, ProbeContext, Target, Verdict
+from hybridports.topology import Proxy
 
 IP_RECVERR = 11
 IPV6_RECVERR = 25
@@ -265,27 +274,286 @@ async def tcp_check(target: Target, ctx: ProbeContext, what: str, exchange: Exch
     except Unreachable as exc:
         return exc.outcome
     ctx.round_trips.record(target.address, loop.time() - started)
+    return await _run_exchange(stream, exchange(stream), ctx.timeout, deadline, what, "")
+
+
+async def _run_exchange(
+    stream: ByteStream,
+    exchange: Awaitable[Outcome],
+    timeout: float,
+    deadline: float,
+    what: str,
+    via: str,
+) -> Outcome:
+    """Await ``exchange`` on ``stream`` until ``deadline``; every failure becomes an error."""
+    loop = asyncio.get_running_loop()
     try:
-        return await asyncio.wait_for(exchange(stream), max(deadline - loop.time(), 0.05))
+        return await asyncio.wait_for(exchange, max(deadline - loop.time(), 0.05))
     except TimeoutError:
-        return Outcome.error(f"TCP connected, but no {what} reply within {ctx.timeout:g}s")
+        return Outcome.error(f"TCP connected{via}, but no {what} reply within {timeout:g}s")
     except asyncio.IncompleteReadError as exc:
         if exc.partial:
             return Outcome.error(
-                f"TCP connected, but the peer closed mid-reply after {len(exc.partial)} bytes "
-                f"({hexdump(exc.partial)}): not {what}"
+                f"TCP connected{via}, but the peer closed mid-reply after {len(exc.partial)} "
+                f"bytes ({hexdump(exc.partial)}): not {what}"
             )
-        return Outcome.error(f"TCP connected, but the peer closed the connection: no {what} reply")
+        return Outcome.error(
+            f"TCP connected{via}, but the peer closed the connection: no {what} reply"
+        )
     except (ConnectionResetError, BrokenPipeError):
-        return Outcome.error(f"TCP connected, then reset by the peer: no {what} reply")
+        return Outcome.error(f"TCP connected{via}, then reset by the peer: no {what} reply")
     except asyncio.LimitOverrunError:
         return Outcome.error(f"answered with an oversized reply: not {what}")
     except BadReply as exc:
         return Outcome.error(f"answered, but not {what}: {exc}")
     except OSError as exc:
-        return Outcome.error(f"TCP connected, then failed: {exc.strerror or exc}")
+        return Outcome.error(f"TCP connected{via}, then failed: {exc.strerror or exc}")
     finally:
         await stream.close()
+
+
+# --- Streams through the component's proxy (spec §6 items 2 and 4, §7.0; RFC 9110 §9.3.6) ---
+
+
+class ByteStream(Protocol):
+    """What the probes read and write: a TCP Stream, or TLS on top of one (tls.py)."""
+
+    async def send(self, data: bytes) -> None: ...
+
+    async def read_exactly(self, count: int) -> bytes: ...
+
+    async def read_some(self, limit: int = 65536) -> bytes: ...
+
+    async def close(self) -> None: ...
+
+
+StreamExchange = Callable[[ByteStream], Awaitable[Outcome]]
+Opener = Callable[[Target, ProbeContext], Awaitable[ByteStream]]
+PROXY_HEAD_CAP = 16 * 1024  # a CONNECT answer is a status line and a few headers
+USER_AGENT = f"hybridports/{__version__}"
+
+
+def via_proxy(ctx: ProbeContext) -> str:
+    """`` through proxy <display>`` for details, or nothing on the direct path."""
+    return f" through proxy {ctx.proxy.display}" if ctx.proxy else ""
+
+
+def proxy_authorization(proxy: Proxy) -> str | None:
+    """The ``Proxy-Authorization`` value (Basic, RFC 7617), when the proxy URL has a user."""
+    if proxy.username is None:
+        return None
+    pair = f"{proxy.username}:{proxy.password or ''}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+def proxy_refusal(
+    proxy: Proxy, status: int, status_line: str, request: str, headers: dict[str, str]
+) -> str:
+    """One line for a proxy's refusal: its status line, then what to change (spec §6 item 4)."""
+    detail = f"proxy {proxy.display} answered '{status_line}' to {request}"
+    if status == 403:
+        return detail + ": the proxy denies this name: add it to the proxy's allow-list"
+    if status == 407:
+        offered = headers.get("proxy-authenticate", "")
+        # Challenges and their auth-params share the commas: keep the scheme tokens.
+        words = [c.split() for c in offered.split(",")]
+        schemes = sorted({w[0] for w in words if w and "=" not in w[0]})
+        offers = ""
+        if schemes:
+            basic = "basic" in {s.lower() for s in schemes}
+            but = "" if basic else "; not Basic, the one scheme this check can send"
+            offers = f" (offers {', '.join(schemes)}{but})"
+        if proxy.username is not None:
+            return detail + f": the proxy refused the credentials of {proxy.username}{offers}"
+        return (
+            detail + f": the proxy wants authentication{offers}: give user:password in the "
+            "proxy URL / the agent's proxy configuration"
+        )
+    if status in (502, 503, 504):
+        return detail + ": the proxy could not reach it (its DNS or its upstream firewall)"
+    return detail
+
+
+async def resolve_proxy(proxy: Proxy, timeout: float) -> str:
+    """The proxy's address (its host may be a name); Unreachable with an error if it has none."""
+    try:
+        ipaddress.ip_address(proxy.host)
+        return proxy.host
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(proxy.host, proxy.port, type=socket.SOCK_STREAM), timeout
+        )
+    except TimeoutError:
+        reason = f"no DNS answer for {proxy.host} within {timeout:g}s"
+    except (socket.gaierror, UnicodeError) as exc:
+        strerror = getattr(exc, "strerror", None)
+        reason = f"cannot resolve {proxy.host} ({strerror or exc})"
+    else:
+        if infos:
+            return str(infos[0][4][0])
+        reason = f"{proxy.host} has no address"
+    raise Unreachable(
+        Outcome.error(f"proxy {proxy.display} unreachable: {reason}", proxy=proxy.display)
+    )
+
+
+async def connect_proxy(proxy: Proxy, ctx: ProbeContext, timeout: float) -> ByteStream:
+    """A stream to the proxy itself (TLS first for an https:// proxy).
+
+    A refused or silent proxy port keeps its closed/filtered verdict, but the detail names
+    the proxy: the path to the destination was never tested.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    address = await resolve_proxy(proxy, timeout)
+    started = loop.time()
+    try:
+        stream = await connect_tcp(address, proxy.port, max(deadline - started, 0.05))
+    except Unreachable as exc:
+        seen = exc.outcome
+        raise Unreachable(
+            Outcome(
+                seen.verdict,
+                f"proxy {proxy.display} unreachable: {seen.detail}",
+                {**seen.facts, "proxy": proxy.display},
+            )
+        ) from None
+    ctx.round_trips.record(address, loop.time() - started)
+    if proxy.scheme != "https":
+        return stream
+    from hybridports.probe.tls import proxy_tls  # tls.py builds on this module
+
+    try:
+        return await asyncio.wait_for(proxy_tls(stream, proxy, ctx), deadline - loop.time())
+    except TimeoutError:
+        await stream.close()
+        raise Unreachable(
+            Outcome.error(
+                f"proxy {proxy.display}: no TLS handshake within {timeout:g}s",
+                proxy=proxy.display,
+            )
+        ) from None
+    except Unreachable:
+        await stream.close()
+        raise
+
+
+async def read_head(stream: ByteStream, cap: int = PROXY_HEAD_CAP) -> bytes:
+    """An HTTP message head, up to its blank line, reading nothing past it (it is the tunnel's)."""
+    head = bytearray()
+    while not head.endswith(b"\r\n\r\n") and not head.endswith(b"\n\n"):
+        if len(head) >= cap:
+            raise BadReply(f"a reply head over {cap // 1024} KiB ({hexdump(bytes(head))})")
+        try:
+            head += await stream.read_exactly(1)
+        except asyncio.IncompleteReadError:
+            raise asyncio.IncompleteReadError(bytes(head), None) from None
+        if len(head) == 5 and not head.startswith(b"HTTP/"):
+            raise BadReply(f"first bytes {hexdump(bytes(head))}")
+    return bytes(head)
+
+
+def parse_head(head: bytes) -> tuple[int, str, dict[str, str]]:
+    """Status code, status line and headers (lower-case names, repeats joined by ', ')."""
+    lines = head.decode("latin-1").splitlines()
+    status_line = lines[0].strip() if lines else ""
+    parts = status_line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        raise BadReply(f"status line {status_line[:80]!r}")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            key = name.strip().lower()
+            headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+    return int(parts[1]), status_line, headers
+
+
+async def _tunnel(stream: ByteStream, target: Target, proxy: Proxy) -> None:
+    where = authority(target)
+    lines = [f"CONNECT {where} HTTP/1.1", f"Host: {where}", f"User-Agent: {USER_AGENT}"]
+    credentials = proxy_authorization(proxy)
+    if credentials:
+        lines.append(f"Proxy-Authorization: {credentials}")
+    await stream.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    status, status_line, headers = parse_head(await read_head(stream))
+    if not 200 <= status < 300:  # any 2xx opens the tunnel (RFC 9110 §9.3.6)
+        detail = proxy_refusal(proxy, status, status_line, f"CONNECT {where}", headers)
+        raise Unreachable(
+            Outcome.error(
+                detail, proxy=proxy.display, proxy_status=status, proxy_status_line=status_line
+            )
+        )
+
+
+async def open_stream(target: Target, ctx: ProbeContext) -> ByteStream:
+    """A stream to the target: direct, or through ``ctx.proxy`` with HTTP CONNECT.
+
+    Raises Unreachable: closed/filtered when the target (or the proxy) cannot be reached,
+    error when the proxy refuses the tunnel (403, 407, 5xx) or does not speak HTTP.
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    if ctx.proxy is None:
+        stream: ByteStream = await connect_tcp(target.address, target.port, ctx.timeout)
+        ctx.round_trips.record(target.address, loop.time() - started)
+        return stream
+    proxy = ctx.proxy
+    stream = await connect_proxy(proxy, ctx, ctx.timeout)
+    what = f"CONNECT {authority(target)}"
+    try:
+        await asyncio.wait_for(
+            _tunnel(stream, target, proxy), max(started + ctx.timeout - loop.time(), 0.05)
+        )
+        return stream
+    except Unreachable:
+        await stream.close()
+        raise
+    except (TimeoutError, asyncio.IncompleteReadError, BadReply, OSError) as exc:
+        await stream.close()
+        if isinstance(exc, TimeoutError):
+            reason = (
+                f"no answer to {what} within {ctx.timeout:g}s (the proxy may still be resolving "
+                "or connecting to it: a silently dropped path beyond the proxy)"
+            )
+        elif isinstance(exc, asyncio.IncompleteReadError):
+            reason = f"the proxy closed the connection without answering {what}"
+        elif isinstance(exc, BadReply):
+            reason = f"the proxy's answer to {what} is not HTTP: {exc}"
+        else:
+            reason = f"the connection failed during {what}: {exc.strerror or exc}"
+        raise Unreachable(
+            Outcome.error(f"proxy {proxy.display}: {reason}", proxy=proxy.display)
+        ) from None
+
+
+async def open_forward(target: Target, ctx: ProbeContext) -> ByteStream:
+    """For plain HTTP: a stream to the target, or to the proxy itself (absolute-form requests)."""
+    if ctx.proxy is None:
+        return await open_stream(target, ctx)
+    return await connect_proxy(ctx.proxy, ctx, ctx.timeout)
+
+
+async def stream_check(
+    target: Target,
+    ctx: ProbeContext,
+    what: str,
+    exchange: StreamExchange,
+    opener: Opener = open_stream,
+) -> Outcome:
+    """``tcp_check`` on the proxied or direct path: ``opener`` gives the stream."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ctx.timeout
+    try:
+        stream = await opener(target, ctx)
+    except Unreachable as exc:
+        return exc.outcome
+    return await _run_exchange(
+        stream, exchange(stream), ctx.timeout, deadline, what, via_proxy(ctx)
+    )
 
 
 Parse = Callable[[bytes], Outcome]

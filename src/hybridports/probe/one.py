@@ -15,6 +15,7 @@ import time
 from hybridports.model import Transport
 from hybridports.probe import PROBES
 from hybridports.probe.interface import Probe, ProbeContext, Target
+from hybridports.topology import parse_proxy
 
 
 def _probe(name: str) -> Probe:
@@ -34,9 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--domain")
     parser.add_argument("--server-name")
     parser.add_argument("--ca-bundle")
+    parser.add_argument("--public-ca")
+    parser.add_argument("--proxy")
     parser.add_argument("--timeout", type=float, default=3.0)
     args = parser.parse_args(argv)
-    ctx = ProbeContext(timeout=args.timeout, domain=args.domain, ca_bundle=args.ca_bundle)
+    ctx = ProbeContext(
+        timeout=args.timeout,
+        domain=args.domain,
+        ca_bundle=args.ca_bundle,
+        public_ca=args.public_ca,
+        proxy=parse_proxy(args.proxy) if args.proxy else None,
+    )
     target = Target(
         args.server_name or args.address,
         args.address,

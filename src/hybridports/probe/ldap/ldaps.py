@@ -14,7 +14,8 @@ from typing import Any
 
 from hybridports.probe.interface import Outcome, Probe, ProbeContext, Target
 from hybridports.probe.ldap import rootdse
-from hybridports.probe.ldap.tls import (
+from hybridports.probe.net import Stream, tcp_check
+from hybridports.probe.tls import (
     MODERN,
     VERSIONS,
     CertInfo,
@@ -22,16 +23,13 @@ from hybridports.probe.ldap.tls import (
     cert_info,
     client_context,
     days_left,
+    handshake_failure,
 )
-from hybridports.probe.net import Stream, hexdump, tcp_check
 
 NO_CERTIFICATE = "LDAPS listener without a usable certificate"
 EXPIRING_DAYS = 30
 # OpenSSL X509_V_ERR_* codes worth their own wording.
 NOT_YET_VALID, EXPIRED, SELF_SIGNED, INVALID_PURPOSE = 9, 10, 18, 26
-# SSL reasons that mean "the peer is not speaking TLS at all".
-NOT_TLS = {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST"}
-OLD_PROTOCOL = {"UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_PROTOCOLS_AVAILABLE"}
 
 
 def _bundle_hint(ctx: ProbeContext, issuer: str) -> str:
@@ -81,22 +79,6 @@ def _verify_failed(exc: ssl.SSLCertVerificationError, tls: TlsStream, ctx: Probe
     )
 
 
-def _handshake_failed(exc: ssl.SSLError, tls: TlsStream) -> Outcome:
-    reason = exc.reason or type(exc).__name__
-    if reason in NOT_TLS:
-        seen = f" (first bytes {hexdump(tls.first_bytes)})" if tls.first_bytes else ""
-        return Outcome.error(f"answered, but not TLS: {reason.lower()}{seen}")
-    if reason in OLD_PROTOCOL:
-        return Outcome.error(
-            f"TLS handshake refused ({reason.lower()}): the server offers no TLS version "
-            "this client accepts"
-        )
-    return Outcome.error(
-        f"TLS handshake failed ({reason.lower()}): {NO_CERTIFICATE}, "
-        "or no TLS version or cipher in common"
-    )
-
-
 def _check_certificate(
     info: CertInfo, target: Target, version: str, facts: dict[str, Any]
 ) -> Outcome | None:
@@ -142,7 +124,7 @@ async def ldaps_exchange(
     except ssl.SSLCertVerificationError as exc:
         return _verify_failed(exc, tls, ctx)
     except ssl.SSLError as exc:
-        return _handshake_failed(exc, tls)
+        return Outcome.error(handshake_failure(exc, tls, NO_CERTIFICATE))
     except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError):
         when = "aborted mid-way" if tls.first_bytes else "closed or reset before any reply"
         return Outcome.error(

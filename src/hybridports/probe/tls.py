@@ -1,10 +1,12 @@
 """TLS on the stream net.py opened, and what the peer certificate says (RFC 8446/5246, RFC 5280,
-RFC 6125 §6.4 for the name check).
+RFC 6125 §6.4 for the name check). Shared by LDAPS (spec §7.5), HTTPS (§7.10), AMQPS (§7.12)
+and https:// proxies.
 
 The handshake runs through ``ssl.MemoryBIO`` rather than ``start_tls`` because a failed
 verification must still name the certificate's issuer, and only the SSLObject that failed
 still holds the chain the peer sent. The socket itself stays net.py's, so a connection that
-is refused or dropped keeps net.py's verdicts.
+is refused or dropped keeps net.py's verdicts; and since the TLS layer only needs a byte
+stream, it runs as well inside a CONNECT tunnel or over TLS to an https:// proxy.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from hybridports.probe.net import MAX_REPLY, BadReply, Stream
+from hybridports.probe.interface import Outcome, ProbeContext
+from hybridports.probe.net import MAX_REPLY, BadReply, ByteStream, Unreachable, hexdump
+from hybridports.topology import Proxy
 
 VERSIONS = {
     "SSLv3": "SSL 3.0",
@@ -31,17 +35,35 @@ VERSIONS = {
     "TLSv1.3": "TLS 1.3",
 }
 MODERN = ("TLSv1.2", "TLSv1.3")
+# SSL reasons that mean "the peer is not speaking TLS at all".
+NOT_TLS = {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST"}
+OLD_PROTOCOL = {"UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_PROTOCOLS_AVAILABLE"}
+# SSL reasons for handshake messages that do not parse (a certificate cut short, corrupted).
+MALFORMED = {
+    "LENGTH_MISMATCH",
+    "BAD_PACKET_LENGTH",
+    "BAD_LENGTH",
+    "DECODE_ERROR",
+    "CERT_LENGTH_MISMATCH",
+    "EXCESSIVE_MESSAGE_SIZE",
+    "UNEXPECTED_MESSAGE",
+}
 
 
-def client_context(ca_bundle: str | None) -> ssl.SSLContext:
-    """Chain checked against the system store plus the operator's bundle; names checked by us.
+def client_context(
+    ca_bundle: str | None, *extra: str | None, alpn: list[str] | None = None
+) -> ssl.SSLContext:
+    """Chain checked against the system store plus the operator's bundle(s); names checked by us.
 
     Versions below 1.2 are allowed in the handshake only so that the verdict can name the
     version a legacy server offers; such a session is reported as an error and not used.
     """
     context = ssl.create_default_context()  # system store, CERT_REQUIRED, serverAuth purpose
-    if ca_bundle:
-        context.load_verify_locations(cafile=ca_bundle)
+    for cafile in (ca_bundle, *extra):
+        if cafile:
+            context.load_verify_locations(cafile=cafile)
+    if alpn:
+        context.set_alpn_protocols(alpn)
     context.check_hostname = False
     with warnings.catch_warnings():  # TLSv1 is deprecated: that is what we want to detect
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -51,9 +73,11 @@ def client_context(ca_bundle: str | None) -> ssl.SSLContext:
 
 
 class TlsStream:
-    """A TLS client over a net.Stream, with the same send/read_exactly calls."""
+    """A TLS client over a net.py stream, itself a stream (send/read_exactly/read_some/close)."""
 
-    def __init__(self, stream: Stream, context: ssl.SSLContext, server_name: str | None) -> None:
+    def __init__(
+        self, stream: ByteStream, context: ssl.SSLContext, server_name: str | None
+    ) -> None:
         self.stream = stream
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
@@ -69,7 +93,7 @@ class TlsStream:
     async def _feed(self) -> None:
         data = await self.stream.read_some()
         if not self.first_bytes:
-            self.first_bytes = data[:16]
+            self.first_bytes = data[:64]
         self._incoming.write(data)
 
     async def handshake(self) -> None:
@@ -94,10 +118,9 @@ class TlsStream:
         self.tls.write(data)
         await self._flush()
 
-    async def read_exactly(self, count: int) -> bytes:
-        if count > MAX_REPLY:
-            raise BadReply(f"announces a {count}-byte reply, more than any real answer")
-        while len(self._plain) < count:
+    async def _fill(self, want: int) -> None:
+        """Decrypt until ``want`` plaintext bytes are buffered; IncompleteReadError at the end."""
+        while len(self._plain) < want:
             try:
                 chunk = self.tls.read(65536)
             except ssl.SSLWantReadError:
@@ -105,22 +128,52 @@ class TlsStream:
                 try:
                     await self._feed()
                 except asyncio.IncompleteReadError:
-                    raise asyncio.IncompleteReadError(bytes(self._plain), count) from None
+                    raise asyncio.IncompleteReadError(bytes(self._plain), want) from None
                 continue
             except ssl.SSLZeroReturnError:
                 chunk = b""
             if not chunk:
-                raise asyncio.IncompleteReadError(bytes(self._plain), count)
+                raise asyncio.IncompleteReadError(bytes(self._plain), want)
             self._plain += chunk
+
+    async def read_exactly(self, count: int) -> bytes:
+        if count > MAX_REPLY:
+            raise BadReply(f"announces a {count}-byte reply, more than any real answer")
+        await self._fill(count)
         data = bytes(self._plain[:count])
         del self._plain[:count]
         return data
 
+    async def read_some(self, limit: int = 65536) -> bytes:
+        if not self._plain:
+            await self._fill(1)
+        data = bytes(self._plain[:limit])
+        del self._plain[:limit]
+        return data
+
+    async def close(self) -> None:
+        await self.stream.close()
+
+    @property
+    def version(self) -> str:
+        return self.tls.version() or "unknown"
+
+    @property
+    def cipher(self) -> str:
+        return (self.tls.cipher() or ("unknown",))[0]
+
     def peer_chain(self) -> list[bytes]:
         """The certificates the peer sent (DER), even after a failed verification."""
-        getter: Any = getattr(self.tls, "get_unverified_chain", None)  # public from 3.13
+        return self._chain("get_unverified_chain")
+
+    def verified_chain(self) -> list[bytes]:
+        """The chain OpenSSL built, leaf to trust anchor (DER); empty when not verified."""
+        return self._chain("get_verified_chain")
+
+    def _chain(self, name: str) -> list[bytes]:
+        getter: Any = getattr(self.tls, name, None)  # public from 3.13
         if getter is None:  # 3.10-3.12 keep it on the private C object
-            getter = getattr(getattr(self.tls, "_sslobj", None), "get_unverified_chain", None)
+            getter = getattr(getattr(self.tls, "_sslobj", None), name, None)
         if getter is None:
             return []
         try:
@@ -143,7 +196,7 @@ class TlsStream:
         return chain[0] if chain else None
 
 
-def _cn(name: x509.Name) -> str:
+def cn(name: x509.Name) -> str:
     values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     if values:
         value = values[0].value
@@ -239,9 +292,9 @@ def cert_info(der: bytes) -> CertInfo:
     algorithm = cert.signature_hash_algorithm
     return CertInfo(
         subject=cert.subject.rfc4514_string(),
-        subject_cn=_cn(cert.subject),
+        subject_cn=cn(cert.subject),
         issuer=cert.issuer.rfc4514_string(),
-        issuer_cn=_cn(cert.issuer),
+        issuer_cn=cn(cert.issuer),
         dns_names=tuple(dns_names),
         ip_names=tuple(ip_names),
         not_before=cert.not_valid_before_utc,
@@ -254,3 +307,74 @@ def cert_info(der: bytes) -> CertInfo:
 
 def days_left(info: CertInfo, now: datetime | None = None) -> int:
     return (info.not_after - (now or datetime.now(UTC))).days
+
+
+def _library_reason(exc: ssl.SSLError) -> str:
+    """OpenSSL's words when Python has no reason code: '[SSL] ASN1 lib (_ssl.c:1006)'."""
+    text = str(exc.strerror or "").removeprefix("[SSL] ").split(" (_ssl.c")[0].strip()
+    return text.upper().replace(" ", "_") if text else type(exc).__name__
+
+
+def handshake_failure(exc: ssl.SSLError, tls: TlsStream, no_certificate: str) -> str:
+    """Why a handshake failed, for a detail: not TLS at all, versions, or no certificate."""
+    reason = exc.reason or _library_reason(exc)
+    if reason in MALFORMED or "ASN1" in reason:
+        return (
+            f"TLS handshake failed ({reason.lower()}): the server's handshake messages do not "
+            "parse (a truncated or corrupted certificate?)"
+        )
+    if reason in NOT_TLS:
+        if tls.first_bytes.startswith(b"HTTP/"):
+            line = tls.first_bytes.split(b"\r\n")[0].decode("latin-1")
+            return f"answered, but not TLS: plain HTTP ('{line}'): an HTTP service on a TLS port"
+        seen = f" (first bytes {hexdump(tls.first_bytes)})" if tls.first_bytes else ""
+        return f"answered, but not TLS: {reason.lower()}{seen}"
+    if reason in OLD_PROTOCOL:
+        return (
+            f"TLS handshake refused ({reason.lower()}): the server offers no TLS version "
+            "this client accepts"
+        )
+    return (
+        f"TLS handshake failed ({reason.lower()}): {no_certificate}, "
+        "or no TLS version or cipher in common"
+    )
+
+
+async def proxy_tls(stream: ByteStream, proxy: Proxy, ctx: ProbeContext) -> TlsStream:
+    """TLS to an https:// proxy: system store plus --ca-bundle, TLS 1.2+, the proxy's name."""
+
+    def refused(reason: str) -> Unreachable:
+        return Unreachable(
+            Outcome.error(
+                f"proxy {proxy.display}: TLS to the proxy failed: {reason}", proxy=proxy.display
+            )
+        )
+
+    try:
+        context = client_context(ctx.ca_bundle)
+    except (OSError, ssl.SSLError) as exc:
+        raise refused(f"cannot load --ca-bundle {ctx.ca_bundle}: {exc}") from None
+    tls = TlsStream(stream, context, proxy.host)
+    try:
+        await tls.handshake()
+    except ssl.SSLCertVerificationError as exc:
+        chain = tls.peer_chain()
+        try:
+            issuer = f" issued by {cert_info(chain[0]).issuer_cn}" if chain else ""
+        except BadReply:
+            issuer = ""
+        raise refused(f"untrusted certificate{issuer} ({exc.verify_message})") from None
+    except ssl.SSLError as exc:
+        raise refused(handshake_failure(exc, tls, "no usable certificate")) from None
+    except (asyncio.IncompleteReadError, OSError):
+        raise refused("the proxy closed the connection during the handshake") from None
+    der = tls.leaf()
+    if tls.version not in MODERN:
+        raise refused(f"{VERSIONS.get(tls.version, tls.version)} only")
+    try:
+        named = der is not None and cert_info(der).matches(proxy.host)
+    except BadReply:
+        named = False
+    if not named:
+        raise refused(f"its certificate does not name {proxy.host}")
+    return tls
