@@ -16,13 +16,17 @@ EXIT_UNAVAILABLE = 77  # the automake/ctest convention for "skipped"
 
 def _print_timings(timings: dict[str, float]) -> None:
     shown = ", ".join(
-        f"{k} {v:.2f}s" for k, v in timings.items() if k not in ("dc_cached", "reused")
+        f"{k} {v:.2f}s"
+        for k, v in timings.items()
+        if k not in ("dc_cached", "cloud_cached", "reused")
     )
     extra = []
     if timings.get("reused"):
         extra.append("reused a running lab")
     elif "dc_cached" in timings:
         extra.append("DC from cache" if timings["dc_cached"] else "DC freshly provisioned")
+    if not timings.get("reused") and "cloud_cached" in timings:
+        extra.append("cloud PKI from cache" if timings["cloud_cached"] else "cloud PKI made")
     print(f"timings: {shown}" + (f" ({'; '.join(extra)})" if extra else ""))
 
 
@@ -43,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("scenarios", help="list the scenarios")
     sub.add_parser("tools", help="install the check tools (dig, ldapsearch, kinit...)")
     p_exec = sub.add_parser("exec", help="run a command in a lab namespace")
-    p_exec.add_argument("ns", help="client, router, dc (or hp-client, ...)")
+    p_exec.add_argument("ns", help="client, router, dc, cloud (or hp-client, ...)")
+    p_exec.add_argument(
+        "--resolver",
+        choices=("dc", "cloud"),
+        help="DNS server in its /etc/resolv.conf (default: the DC; the cloud's in hp-cloud)",
+    )
     p_exec.add_argument("command", nargs=argparse.REMAINDER)
     for p in (p_up, p_down, p_sc):
         p.add_argument("--force", action="store_true", help="even if a test session holds it")
@@ -72,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"({lab.dc_address}, {lab.dc_address6}), realm {lab.realm}, "
                 f"scenario {args.scenario}"
             )
+            print(
+                f"cloud: {lab.cloud_address} / {lab.cloud_address6} (DNS {lab.dns_server}), "
+                f"proxies {lab.proxy_url} (auth :{lab.proxy_auth_port}) and {lab.mitm_url} "
+                f"(intercepting); public CA {lab.public_ca}"
+            )
             _print_timings(lab.timings)
         elif args.cmd == "down":
             lab.down(purge=args.purge)
@@ -87,10 +101,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"DC tcp ports: {status['dc_tcp_ports']}")
                 print(f"DC udp ports: {status['dc_udp_ports']}")
                 print(f"scenario: {status['scenario'] or '-'}")
+                cloud = status["cloud"]
+                pids = " ".join(f"{k}={v or '-'}" for k, v in cloud["pids"].items()) or "-"
+                print(f"cloud ({cloud['namespace'] or 'no namespace'}): up: {cloud['up']}; {pids}")
+                if cloud["missing_tcp"] or cloud["missing_udp"]:
+                    print(f"cloud not listening: {cloud['missing_tcp'] + cloud['missing_udp']}")
                 print(f"state dir: {status['state_dir']} (DC cached: {status['dc_cached']})")
             return 0 if status["up"] else 1
         elif args.cmd == "scenarios" or (args.cmd == "scenario" and not args.name):
-            for s in scenarios.SCENARIOS.values():
+            for s in scenarios.ALL_SCENARIOS.values():
                 print(f"{s.name:26} {s.description}")
         elif args.cmd == "scenario":
             chosen = scenarios.get(args.name)
@@ -106,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             command = args.command[1:] if args.command[:1] == ["--"] else args.command
             if not command:
                 parser.error("exec needs a command")
-            argv_ns = lab.command(args.ns, command)
+            argv_ns = lab.command(args.ns, command, args.resolver)
             sys.stdout.flush()
             os.execvp(argv_ns[0], argv_ns)
     except LabUnavailable as exc:

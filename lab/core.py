@@ -14,21 +14,25 @@ from typing import Any
 from . import config, firewall, netns, packages
 from . import scenarios as _scenarios
 from ._util import LabError, LabUnavailable, SessionLock, Timer, locked, log
+from .cloud import Cloud
 from .dc import DomainController
 from .nsexec import ns_argv
 
 
 class Lab:
-    """The test lab: hp-client -- hp-router (nftables) -- hp-dc (Samba AD DC).
+    """The test lab: hp-client -- hp-router (nftables) -- hp-dc (Samba AD DC), and
+    hp-router -- hp-cloud (stand-ins for the Microsoft cloud: DNS, HTTPS, AMQP, proxies).
 
     Usage::
 
         with Lab() as lab:                 # up() ... down()
             lab.scenario("table1")
             lab.run("client", ["dig", "+short", "SRV", "_ldap._tcp.dc._msdcs." + lab.dns_domain])
+            lab.run("client", ["curl", "--cacert", str(lab.public_ca),
+                               "https://login.microsoftonline.com/"], resolver="cloud")
 
     ``up()`` is idempotent (a healthy lab is reused, a broken or stale one is rebuilt) and
-    ``down()`` works after a crash (stale namespaces, dead or orphaned samba processes).
+    ``down()`` works after a crash (stale namespaces, dead or orphaned processes).
     """
 
     realm = config.REALM
@@ -49,11 +53,32 @@ class Lab:
     client_ns = config.NS_CLIENT
     router_ns = config.NS_ROUTER
     dc_ns = config.NS_DC
+    cloud_ns = config.NS_CLOUD
+    # The cloud side (hp-cloud).
+    cloud_address = config.CLOUD_ADDRESS  # every catalog name resolves here (web, AMQP)
+    cloud_address6 = config.CLOUD_ADDRESS6
+    dns_server = config.CLOUD_DNS_ADDRESS  # the cloud's dnsmasq
+    router_cloud_address = config.ROUTER_CLOUD_ADDRESS
+    proxy_address = config.PROXY_ADDRESS
+    proxy_port = config.PROXY_PORT
+    proxy_auth_port = config.PROXY_AUTH_PORT
+    proxy_user = config.PROXY_USER
+    proxy_url = f"http://{config.PROXY_ADDRESS}:{config.PROXY_PORT}"  # no authentication
+    proxy_denied = config.PROXY_DENIED  # the proxies answer these names with 403
+    mitm_address = config.MITM_ADDRESS
+    mitm_port = config.MITM_PORT
+    mitm_url = f"http://{config.MITM_ADDRESS}:{config.MITM_PORT}"  # TLS-intercepting
+    amqp_host = config.AMQP_HOST
+    amqp_port = config.AMQP_PORT
+    nx_zone = config.NX_ZONE  # never resolves
+    crl_url = config.CRL_URL  # CDP of the server certificate (served on port 80)
+    ca_issuers_url = config.CA_ISSUERS_URL
 
     def __init__(self, state_dir: Path | str | None = None, *, install: bool = True) -> None:
         self.state_dir = Path(state_dir) if state_dir is not None else config.state_dir()
         self.install = install
         self.dc = DomainController(self.state_dir)
+        self.cloud = Cloud(self.state_dir)
         self.timings: dict[str, float] = {}
         self._lock = self.state_dir / "lock"
         self._state_file = self.state_dir / "lab.json"
@@ -78,7 +103,34 @@ class Lab:
     def samba_log(self) -> Path:
         return self.dc.log_file
 
-    scenarios = _scenarios.SCENARIOS
+    @property
+    def public_ca(self) -> Path:
+        """PEM of the lab "public" root (root -> intermediate -> the cloud's server cert)."""
+        return self.cloud.public_ca
+
+    @property
+    def mitm_ca(self) -> Path:
+        """PEM of mitmproxy's CA: the issuer of every certificate seen through ``mitm_url``."""
+        return self.cloud.mitm_ca
+
+    @property
+    def proxy_password(self) -> str:
+        """The password of ``proxy_user`` on the authenticating proxy (kept in the state dir)."""
+        return self.cloud.proxy_password()
+
+    @property
+    def proxy_auth_url(self) -> str:
+        """http://hpproxy:<password>@198.18.3.20:3129 (Basic authentication)."""
+        return (
+            f"http://{config.PROXY_USER}:{self.proxy_password}"
+            f"@{config.PROXY_ADDRESS}:{config.PROXY_AUTH_PORT}"
+        )
+
+    def cloud_names(self) -> dict[str, list[str]]:
+        """The names the cloud DNS answers: {"concrete", "wildcards", "apexes", ...}."""
+        return self.cloud.names()
+
+    scenarios = _scenarios.ALL_SCENARIOS
 
     @staticmethod
     def unavailable_reason() -> str | None:
@@ -115,8 +167,19 @@ class Lab:
                 self.dc.write_client_files()
                 cached = self.dc.ensure_template(timer)
                 timer.times["dc_cached"] = 1.0 if cached else 0.0
+                cloud_cached = self.cloud.ensure_pki(timer)
+                timer.times["cloud_cached"] = 1.0 if cloud_cached else 0.0
+                # The cloud's services start while samba does; both are waited for.
+                with timer.step("cloud_config"):
+                    self.cloud.prepare()
+                with timer.step("cloud_launch"):
+                    self.cloud.launch()
                 pid = self.dc.start(timer)
-                self._write_state({"samba_pid": pid, "since": time.time()})
+                with timer.step("cloud_ready"):
+                    cloud_pids = self.cloud.wait_ready()
+                self._write_state(
+                    {"samba_pid": pid, "cloud_pids": cloud_pids, "since": time.time()}
+                )
             with timer.step("scenario"):
                 firewall.apply(wanted)
             self._write_state({"scenario": wanted.name})
@@ -141,6 +204,7 @@ class Lab:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def _teardown(self) -> None:
+        self.cloud.stop()
         self.dc.stop()
         netns.delete_all()
 
@@ -151,7 +215,9 @@ class Lab:
         if pid is None or not self.dc.template_ok():
             return False
         tcp4, udp4, _ = self.dc.listening()
-        return set(config.DC_TCP_PORTS) <= tcp4 and set(config.DC_UDP_PORTS) <= udp4
+        if not (set(config.DC_TCP_PORTS) <= tcp4 and set(config.DC_UDP_PORTS) <= udp4):
+            return False
+        return self.cloud.healthy()
 
     def __enter__(self) -> Lab:
         """Take the lab for this process (waiting for another holder to finish), bring it up."""
@@ -190,12 +256,17 @@ class Lab:
 
     def current_scenario(self) -> _scenarios.Scenario | None:
         name = firewall.current()
-        return _scenarios.SCENARIOS.get(name) if name else None
+        return _scenarios.ALL_SCENARIOS.get(name) if name else None
 
     # ------------------------------------------------------------------ running commands
-    def command(self, ns: str, argv: Sequence[str]) -> list[str]:
-        """argv that runs ``argv`` inside namespace ``ns`` ('client', 'dc', 'hp-router'...)."""
-        return ns_argv(ns, argv, self.state_dir)
+    def command(self, ns: str, argv: Sequence[str], resolver: str | None = None) -> list[str]:
+        """argv that runs ``argv`` inside namespace ``ns`` ('client', 'dc', 'hp-router'...).
+
+        ``resolver``: the DNS server /etc/resolv.conf names for it: "dc" (the default, as on
+        a domain member; "cloud" in hp-cloud) or "cloud" (the cloud's dnsmasq, which answers
+        the catalog's Microsoft names).
+        """
+        return ns_argv(ns, argv, self.state_dir, resolver)
 
     def run(
         self,
@@ -205,10 +276,11 @@ class Lab:
         timeout: float = 60,
         check: bool = False,
         input: str | None = None,
+        resolver: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` in namespace ``ns``; output captured as text."""
         return subprocess.run(
-            self.command(ns, argv),
+            self.command(ns, argv, resolver),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -229,16 +301,19 @@ class Lab:
         if pid is not None:
             tcp4, udp4, _ = self.dc.listening()
         current = firewall.current() if netns.exists(config.NS_ROUTER) else None
+        cloud = self._cloud_status()
         up = (
             existing == list(config.NAMESPACES)
             and pid is not None
             and set(config.DC_TCP_PORTS) <= tcp4
             and set(config.DC_UDP_PORTS) <= udp4
+            and cloud["up"]
         )
         meta = self.dc.meta()
         return {
             "up": up,
-            "namespaces": existing,
+            # The client -> router -> DC path, as before; hp-cloud is under "cloud".
+            "namespaces": [ns for ns in existing if ns in config.DC_PATH_NAMESPACES],
             "samba_pid": pid,
             "dc_tcp_ports": sorted(tcp4),
             "dc_udp_ports": sorted(udp4),
@@ -250,7 +325,37 @@ class Lab:
             "realm": self.realm,
             "dc": {"fqdn": self.dc_fqdn, "ipv4": self.dc_address, "ipv6": self.dc_address6},
             "client": {"ipv4": self.client_address, "ipv6": self.client_address6},
+            "cloud": cloud,
             "last": self._read_state(),
+        }
+
+    def _cloud_status(self) -> dict[str, Any]:
+        exists = netns.exists(config.NS_CLOUD)
+        pids: dict[str, int | None] = {}
+        missing_tcp: list[str] = []
+        missing_udp: list[str] = []
+        if exists:
+            _dead, tcp, udp = self.cloud.missing()
+            pids = self.cloud.pids()
+            missing_tcp = [f"{a}:{p}" for a, p in sorted(tcp)]
+            missing_udp = [f"{a}:{p}" for a, p in sorted(udp)]
+        up = exists and bool(pids) and None not in pids.values() and not missing_tcp
+        return {
+            "up": up and not missing_udp,
+            "namespace": config.NS_CLOUD if exists else None,
+            "pids": pids,
+            "missing_tcp": missing_tcp,
+            "missing_udp": missing_udp,
+            "pki_cached": self.cloud.pki_ok(),
+            "address": self.cloud_address,
+            "address6": self.cloud_address6,
+            "dns_server": self.dns_server,
+            "proxy_url": self.proxy_url,
+            "proxy_auth_port": self.proxy_auth_port,
+            "mitm_url": self.mitm_url,
+            "amqp_host": self.amqp_host,
+            "public_ca": str(self.public_ca),
+            "mitm_ca": str(self.mitm_ca),
         }
 
     def _read_state(self) -> dict[str, Any]:

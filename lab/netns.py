@@ -1,4 +1,4 @@
-"""The three network namespaces, their veth links, addresses and routes.
+"""The four network namespaces, their veth links, addresses and routes.
 
 Nothing here touches the host's own network namespace: the veth pairs are created with
 ``ip -n NS link add ... peer name ... netns NS2`` so both ends are born inside lab
@@ -137,7 +137,7 @@ def create_all() -> None:
     left = existing()
     if left:
         raise LabError(f"namespaces already exist: {left}")
-    c, r, d = config.NS_CLIENT, config.NS_ROUTER, config.NS_DC
+    c, r, d, cl = config.NS_CLIENT, config.NS_ROUTER, config.NS_DC, config.NS_CLOUD
     try:
         for ns in config.NAMESPACES:
             run(["ip", "netns", "add", ns])
@@ -146,37 +146,34 @@ def create_all() -> None:
             "peer", "name", config.IF_ROUTER_CLIENT, "netns", r)  # fmt: skip
         _ip(d, "link", "add", config.IF_DC, "type", "veth",
             "peer", "name", config.IF_ROUTER_DC, "netns", r)  # fmt: skip
+        _ip(cl, "link", "add", config.IF_CLOUD, "type", "veth",
+            "peer", "name", config.IF_ROUTER_CLOUD, "netns", r)  # fmt: skip
         # Forwarding only inside hp-router; these sysctls are per network namespace.
         run(["ip", "netns", "exec", r, "sysctl", "-q", "-w",
              "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"])  # fmt: skip
-        # No ICMP rate limiting in the router and the DC: every rejected packet gets its
-        # ICMP error, so the reject scenarios answer deterministically even when a probe
-        # fires many ports at once (the kernel default lets ~6 errors per peer through,
-        # then one per second). Per namespace too; the host keeps its own values.
-        for ns in (r, d):
+        # No ICMP rate limiting in the router, the DC and the cloud: every rejected packet
+        # gets its ICMP error, so the reject scenarios answer deterministically even when a
+        # probe fires many ports at once (the kernel default lets ~6 errors per peer
+        # through, then one per second). Per namespace too; the host keeps its own values.
+        for ns in (r, d, cl):
             run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", *ICMP_NO_RATELIMIT])
-        for ns in (c, d):
+        for ns in (c, d, cl):
             # No router advertisements or autoconfiguration: addresses are static.
             run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
                  "net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_ra=0",
                  "net.ipv6.conf.all.autoconf=0", "net.ipv6.conf.default.autoconf=0"])  # fmt: skip
-        plan = (
-            (c, config.IF_CLIENT, config.CLIENT_NET.host_v4, config.CLIENT_NET.host_v6),
-            (r, config.IF_ROUTER_CLIENT, config.CLIENT_NET.router_v4, config.CLIENT_NET.router_v6),
-            (r, config.IF_ROUTER_DC, config.DC_NET.router_v4, config.DC_NET.router_v6),
-            (d, config.IF_DC, config.DC_NET.host_v4, config.DC_NET.host_v6),
-        )
-        for ns, dev, v4, v6 in plan:
-            _ip(ns, "addr", "add", f"{v4}/24", "dev", dev)
-            # nodad: usable at once, so samba can bind it as soon as it starts.
-            _ip(ns, "-6", "addr", "add", f"{v6}/64", "dev", dev, "nodad")
+        for ns, dev, v4s, v6s in _plan():
+            for v4 in v4s:
+                _ip(ns, "addr", "add", f"{v4}/24", "dev", dev)
+            for v6 in v6s:
+                # nodad: usable at once, so the services can bind it as soon as they start.
+                _ip(ns, "-6", "addr", "add", f"{v6}/64", "dev", dev, "nodad")
             _ip(ns, "link", "set", dev, "up")
-        # Default routes point at hp-router, which has no route anywhere but the two lab
+        # Default routes point at hp-router, which has no route anywhere but the three lab
         # subnets: whatever a lab host sends stays inside the lab.
-        _ip(c, "route", "add", "default", "via", config.CLIENT_NET.router_v4)
-        _ip(c, "-6", "route", "add", "default", "via", config.CLIENT_NET.router_v6)
-        _ip(d, "route", "add", "default", "via", config.DC_NET.router_v4)
-        _ip(d, "-6", "route", "add", "default", "via", config.DC_NET.router_v6)
+        for ns, net in ((c, config.CLIENT_NET), (d, config.DC_NET), (cl, config.CLOUD_NET)):
+            _ip(ns, "route", "add", "default", "via", net.router_v4)
+            _ip(ns, "-6", "route", "add", "default", "via", net.router_v6)
     except LabError:
         log("building the namespaces failed; removing what was made")
         delete_all()
@@ -186,18 +183,29 @@ def create_all() -> None:
         raise LabUnavailable(str(exc)) from exc
 
 
+def _plan() -> tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...]:
+    """(namespace, device, IPv4 addresses, IPv6 addresses) of every lab link end."""
+    client, dc, cloud = config.CLIENT_NET, config.DC_NET, config.CLOUD_NET
+    proxies = config.PROXY_ADDRESSES
+    return (
+        (config.NS_CLIENT, config.IF_CLIENT, (client.host_v4,), (client.host_v6,)),
+        (config.NS_ROUTER, config.IF_ROUTER_CLIENT, (client.router_v4,), (client.router_v6,)),
+        (config.NS_ROUTER, config.IF_ROUTER_DC, (dc.router_v4,), (dc.router_v6,)),
+        (config.NS_ROUTER, config.IF_ROUTER_CLOUD, (cloud.router_v4,), (cloud.router_v6,)),
+        (config.NS_DC, config.IF_DC, (dc.host_v4,), (dc.host_v6,)),
+        # The cloud's services, then the two proxies' addresses on the same link.
+        (config.NS_CLOUD, config.IF_CLOUD, (cloud.host_v4, *proxies), (cloud.host_v6,)),
+    )
+
+
 def topology_ok() -> bool:
     """All namespaces exist and their links are up with the expected addresses."""
     if existing() != list(config.NAMESPACES):
         return False
-    checks = (
-        (config.NS_CLIENT, config.IF_CLIENT, config.CLIENT_NET.host_v4),
-        (config.NS_ROUTER, config.IF_ROUTER_CLIENT, config.CLIENT_NET.router_v4),
-        (config.NS_ROUTER, config.IF_ROUTER_DC, config.DC_NET.router_v4),
-        (config.NS_DC, config.IF_DC, config.DC_NET.host_v4),
-    )
-    for ns, dev, address in checks:
+    for ns, dev, v4s, v6s in _plan():
         proc = run(["ip", "-n", ns, "-o", "addr", "show", "dev", dev, "up"], check=False)
-        if proc.returncode != 0 or f" {address}/" not in proc.stdout:
+        if proc.returncode != 0:
+            return False
+        if any(f" {address}/" not in proc.stdout for address in (*v4s, *v6s)):
             return False
     return True

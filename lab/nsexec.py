@@ -4,13 +4,18 @@
 command gets private mount and UTS namespaces (``unshare --mount --uts``) in which:
 
 * /etc/resolv.conf shows the lab's resolver file (nameserver = the lab DC), so a program
-  that asks "the DNS server this host uses" gets the DC, as on a domain-joined server;
+  that asks "the DNS server this host uses" gets the DC, as on a domain-joined server; in
+  hp-cloud (and with ``resolver="cloud"``) it is the cloud's dnsmasq instead;
 * /etc/samba/smb.conf shows the lab's file for that namespace (the DC's real config in
   hp-dc, a client config with workgroup LAB elsewhere), when the host has that file;
 * in hp-dc, /run is a small private tmpfs whose samba/ directory is the DC's run directory
   in the state dir (Samba's client library looks for winbindd's socket at the compiled-in
   /run/samba/winbindd, whatever smb.conf says);
-* the host name is the lab host's (dc01, connect01, router).
+* in hp-cloud, /run is a private tmpfs too, and /run/hp-cloud is the cloud's directory in
+  the state dir (configs, pid files, logs, certificates). The services' unprivileged
+  workers (nginx as www-data, squid as proxy) reach their files through that bind mount,
+  while the state dir itself stays 0700;
+* the host name is the lab host's (dc01, connect01, router, cloud).
 
 All these mounts exist only in that private mount namespace and vanish with its last
 process: the host's own /etc and /run are never written.
@@ -45,7 +50,15 @@ if [ -n "$HP_LAB_HOSTNAME" ]; then hostname "$HP_LAB_HOSTNAME"; fi
 exec "$@"
 """
 
-HOSTNAMES = {config.NS_CLIENT: "connect01", config.NS_ROUTER: "router", config.NS_DC: "dc01"}
+HOSTNAMES = {
+    config.NS_CLIENT: "connect01",
+    config.NS_ROUTER: "router",
+    config.NS_DC: "dc01",
+    config.NS_CLOUD: "cloud",
+}
+PRIVATE_RUN = (config.NS_DC, config.NS_CLOUD)  # namespaces whose commands get a tmpfs /run
+CLOUD_RUN = "/run/hp-cloud"  # the cloud's state directory, as seen inside hp-cloud
+RESOLVERS = ("dc", "cloud")
 
 
 def ns_name(name: str) -> str:
@@ -56,10 +69,18 @@ def ns_name(name: str) -> str:
     return full
 
 
-def binds_for(ns: str, state: Path) -> list[tuple[Path, str]]:
-    """(source in the state dir, target path as seen in the namespace) pairs."""
+def binds_for(ns: str, state: Path, resolver: str | None = None) -> list[tuple[Path, str]]:
+    """(source in the state dir, target path as seen in the namespace) pairs.
+
+    ``resolver``: whose DNS server /etc/resolv.conf names, "dc" or "cloud"; by default the
+    cloud's in hp-cloud, the DC's everywhere else.
+    """
     pairs: list[tuple[Path, str]] = []
-    resolv = state / "resolv.conf"
+    if resolver is None:
+        resolver = "cloud" if ns == config.NS_CLOUD else "dc"
+    if resolver not in RESOLVERS:
+        raise ValueError(f"resolver must be one of {RESOLVERS}, not {resolver!r}")
+    resolv = state / "cloud" / "resolv.conf" if resolver == "cloud" else state / "resolv.conf"
     if resolv.exists():
         # Resolve a symlinked /etc/resolv.conf (systemd-resolved) to the real file, before
         # /run is replaced by a tmpfs; the script then recreates it and mounts over it.
@@ -67,6 +88,9 @@ def binds_for(ns: str, state: Path) -> list[tuple[Path, str]]:
     if ns == config.NS_DC:
         pairs.append((state / "dc" / "run", "/run/samba"))
         conf = state / "dc" / "etc" / "smb.conf"
+    elif ns == config.NS_CLOUD:
+        pairs.append((state / "cloud", CLOUD_RUN))
+        conf = state / "client" / "smb.conf"
     else:
         conf = state / "client" / "smb.conf"
     if conf.exists() and Path("/etc/samba/smb.conf").exists():
@@ -95,18 +119,18 @@ def make_sandbox_dirs(ns: str, state: Path) -> None:
         source.mkdir(parents=True, exist_ok=True)
 
 
-def ns_argv(ns: str, argv: Sequence[str], state: Path) -> list[str]:
+def ns_argv(ns: str, argv: Sequence[str], state: Path, resolver: str | None = None) -> list[str]:
     """The argv that runs ``argv`` inside lab namespace ``ns`` (see the module doc)."""
     ns = ns_name(ns)
     env = [
         f"HP_LAB_HOSTNAME={HOSTNAMES[ns]}",
-        f"HP_LAB_TMPFS_RUN={1 if ns == config.NS_DC else 0}",
+        f"HP_LAB_TMPFS_RUN={1 if ns in PRIVATE_RUN else 0}",
     ]
     krb5 = state / "krb5.conf"
     if krb5.exists():
         env.append(f"KRB5_CONFIG={krb5}")
     pair_args: list[str] = []
-    for src, dst in binds_for(ns, state):
+    for src, dst in binds_for(ns, state, resolver):
         pair_args += [str(src), dst]
     return [
         "ip", "netns", "exec", ns,

@@ -1,20 +1,23 @@
 """Installing the Debian packages the lab needs, without starting any service on the host.
 
 Installing ``samba``/``winbind`` would normally start smbd, nmbd, samba-ad-dc and winbind
-on the host. During our ``apt-get install`` a ``/usr/sbin/policy-rc.d`` that answers 101
-("action forbidden") makes ``invoke-rc.d`` skip every start (Debian policy, see
-/usr/share/doc/init-system-helpers/README.policy-rc.d). If the machine already has one that
-denies starts (container images usually do), it is left alone; otherwise ours is put in
-place for the duration of the install and the previous state is restored afterwards.
-After the install, any samba/smbd/nmbd/winbindd process that appeared in the host's own
-network namespace is stopped by its pid, and, when systemd runs, the units are stopped and
-disabled so they do not start at the next boot either.
+on the host (``nginx-light`` and ``squid``: nginx and squid; ``dnsmasq-base``, ``mitmproxy``
+and ``python3-qpid-proton`` ship no service). During our ``apt-get install`` a
+``/usr/sbin/policy-rc.d`` that answers 101 ("action forbidden") makes ``invoke-rc.d`` skip
+every start (Debian policy, see /usr/share/doc/init-system-helpers/README.policy-rc.d). If
+the machine already has one that denies starts (container images usually do), it is left
+alone; otherwise ours is put in place for the duration of the install and the previous
+state is restored afterwards. After the install, any samba/smbd/nmbd/winbindd/nginx/squid/
+dnsmasq process that appeared in the host's own network namespace is stopped by its pid,
+and, when systemd runs, the units are stopped and disabled so they do not start at the next
+boot either.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Iterator
@@ -25,7 +28,8 @@ from ._util import LabError, LabUnavailable, log, run
 
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 _POLICY_TEXT = "#!/bin/sh\n# hybridports lab: no service starts during package installs\nexit 101\n"
-_SERVICE_COMMS = ("samba", "smbd", "nmbd", "winbindd")
+_SAMBA_COMMS = ("samba", "smbd", "nmbd", "winbindd")
+_SERVICE_COMMS = (*_SAMBA_COMMS, "nginx", "squid", "dnsmasq")
 
 
 def missing(packages: Iterable[str]) -> list[str]:
@@ -66,8 +70,33 @@ def no_service_starts() -> Iterator[None]:
             shutil.move(backup, POLICY_RC_D)
 
 
+# A daemon run with its own config file (nginx -c, squid -f, dnsmasq --conf-file=...) was
+# started by somebody on purpose, not by a package's init script: never ours to stop. (nginx
+# rewrites its command line to "nginx: master process nginx -c ..."; its workers show no
+# options at all, so they are judged by their master.)
+_OWN_CONFIG = re.compile(r"(^|\s)(-c|-f|-C|--conf-file|--conf-dir)(\s|=|$)")
+
+
+def _own_config(pid: str, depth: int = 0) -> bool:
+    proc = Path("/proc") / pid
+    try:
+        text = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        comm = (proc / "comm").read_text().strip()
+        ppid = (proc / "stat").read_text().split(") ", 1)[1].split()[1]
+    except (OSError, IndexError):
+        return False
+    if _OWN_CONFIG.search(text):
+        return True
+    try:
+        parent_comm = (Path("/proc") / ppid / "comm").read_text().strip()
+    except OSError:
+        return False
+    return depth < 3 and parent_comm == comm and _own_config(ppid, depth + 1)
+
+
 def _host_service_pids() -> set[int]:
-    """pids of samba-family daemons running in the host's (our own) network namespace."""
+    """pids of service daemons (samba family, nginx, squid, dnsmasq) that a package install
+    may have started, running in the host's (our own) network namespace."""
     try:
         host_net = os.stat("/proc/self/ns/net").st_ino
     except OSError:
@@ -78,10 +107,12 @@ def _host_service_pids() -> set[int]:
             continue
         try:
             comm = (entry / "comm").read_text().strip()
-            if comm in _SERVICE_COMMS and os.stat(entry / "ns" / "net").st_ino == host_net:
-                pids.add(int(entry.name))
+            if comm not in _SERVICE_COMMS or os.stat(entry / "ns" / "net").st_ino != host_net:
+                continue
         except OSError:
             continue
+        if comm in _SAMBA_COMMS or not _own_config(entry.name):
+            pids.add(int(entry.name))
     return pids
 
 

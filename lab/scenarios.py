@@ -2,9 +2,18 @@
 
 Each scenario says what happens to traffic from hp-client to hp-dc (``rules``, first match
 wins, then ``default``), whether return traffic of allowed flows is let back
-(``stateful``), and what happens to every other forwarded packet (``other``). The same data
-renders the nftables ruleset (``Scenario.nft_ruleset()``) and tells the tests what a client
-socket should see (``Scenario.expect()``), so the two cannot drift apart.
+(``stateful``), and what happens to every other forwarded packet (``other``). A cloud
+scenario also says what happens to traffic from hp-client to hp-cloud (``cloud_rules``, then
+``cloud_default``; each rule may name its destination: ``"cloud"`` = the cloud's service
+address, ``"proxy"`` = the proxies' addresses); without ``cloud_default`` that traffic is
+"other" traffic, as it was before the cloud existed. The same data renders the nftables
+ruleset (``Scenario.nft_ruleset()``) and tells the tests what a client socket should see
+(``Scenario.expect(proto, port, to="dc"|"cloud"|"proxy")``), so the two cannot drift apart.
+
+``SCENARIOS`` holds the DC scenarios (unchanged since the DC tests were written, and what
+they iterate over); ``CLOUD_SCENARIOS`` the cloud ones; ``ALL_SCENARIOS`` both, and ``get()``
+knows every name. The proxies live in hp-cloud, so their own traffic to the cloud's services
+never crosses the router: "proxy-only" scenarios keep working through the proxies.
 
 Every scenario replaces the whole ``inet hp_lab`` table in one ``nft -f`` transaction
 (``table``/``delete table``/``table {...}``), so there is never a moment without rules and
@@ -17,6 +26,16 @@ import errno
 from dataclasses import dataclass, field
 
 from . import config
+
+# --- destinations of client traffic -------------------------------------------------------------
+TO_DC = "dc"  # hp-dc
+TO_CLOUD = "cloud"  # hp-cloud's service address (DNS, web, AMQP): CLOUD_ADDRESS(6)
+TO_PROXY = "proxy"  # hp-cloud's proxy addresses (squid, mitmproxy)
+DESTINATIONS = (TO_DC, TO_CLOUD, TO_PROXY)
+_CLOUD_TARGETS = {
+    TO_CLOUD: ((config.CLOUD_ADDRESS,), (config.CLOUD_ADDRESS6,)),
+    TO_PROXY: (config.PROXY_ADDRESSES, ()),
+}
 
 # --- actions (what hp-router does with a client->dc packet) ---------------------------------
 ACCEPT = "accept"
@@ -72,13 +91,20 @@ def _ranges(*items: int | PortRange) -> tuple[PortRange, ...]:
 
 @dataclass(frozen=True)
 class Rule:
-    """One client->dc rule: protocol ("tcp", "udp" or "any"), optional port ranges, action."""
+    """One rule: protocol ("tcp", "udp" or "any"), optional port ranges, action.
+
+    ``to`` only matters in ``cloud_rules``: "cloud" or "proxy" limits the rule to those
+    addresses of hp-cloud; None matches the whole of hp-cloud.
+    """
 
     proto: str
     action: str
     ports: tuple[PortRange, ...] | None = None  # None: every port (or a port-less protocol)
+    to: str | None = None
 
     def __post_init__(self) -> None:
+        if self.to is not None and self.to not in _CLOUD_TARGETS:
+            raise ValueError(f"bad destination {self.to!r}")
         if self.proto not in ("tcp", "udp", "any"):
             raise ValueError(f"bad proto {self.proto!r}")
         if self.action not in ACTIONS:
@@ -105,6 +131,17 @@ class Rule:
             match = f"{self.proto} dport {{ {items} }} "
         return match + _NFT_STATEMENT[self.action]
 
+    def nft_lines(self) -> list[str]:
+        """The rule as nft lines: one, or one per address family when ``to`` is set."""
+        if self.to is None:
+            return [self.nft()]
+        v4, v6 = _CLOUD_TARGETS[self.to]
+        lines = []
+        for family, addresses in (("ip", v4), ("ip6", v6)):
+            if addresses:
+                lines.append(f"{family} daddr {{ {', '.join(addresses)} }} {self.nft()}")
+        return lines
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -115,25 +152,48 @@ class Scenario:
     stateful: bool = True  # accept ct state established,related before anything else
     other: str = ACCEPT  # every other forwarded packet (dc->client new flows, ...)
     notes: tuple[str, ...] = field(default=())
+    cloud_rules: tuple[Rule, ...] = ()  # client->cloud, first match wins
+    cloud_default: str | None = None  # None: client->cloud is "other" traffic (no own chain)
 
     def __post_init__(self) -> None:
         if self.default not in ACTIONS or self.other not in (ACCEPT, DROP):
             raise ValueError(f"scenario {self.name}: bad default/other action")
+        if self.cloud_default is not None and self.cloud_default not in ACTIONS:
+            raise ValueError(f"scenario {self.name}: bad cloud_default action")
+        if self.cloud_rules and self.cloud_default is None:
+            raise ValueError(f"scenario {self.name}: cloud_rules need a cloud_default")
+        if any(rule.to is not None for rule in self.rules):
+            raise ValueError(f"scenario {self.name}: client->dc rules take no destination")
+
+    @property
+    def has_cloud_chain(self) -> bool:
+        return self.cloud_default is not None
 
     # -- what happens ---------------------------------------------------------------------
-    def action(self, proto: str, port: int | None = None) -> str:
-        """hp-router's action for a new client->dc packet (proto "tcp", "udp", "icmp"...)."""
-        for rule in self.rules:
-            if rule.matches(proto, port):
+    def action(self, proto: str, port: int | None = None, to: str = TO_DC) -> str:
+        """hp-router's action for a new client packet (proto "tcp", "udp", "icmp"...) to
+        ``to``: "dc" (hp-dc), "cloud" (the cloud's service address) or "proxy" (the
+        proxies' addresses in hp-cloud)."""
+        if to == TO_DC:
+            for rule in self.rules:
+                if rule.matches(proto, port):
+                    return rule.action
+            return self.default
+        if to not in _CLOUD_TARGETS:
+            raise ValueError(f"bad destination {to!r} (known: {', '.join(DESTINATIONS)})")
+        if self.cloud_default is None:
+            return self.other
+        for rule in self.cloud_rules:
+            if rule.to in (None, to) and rule.matches(proto, port):
                 return rule.action
-        return self.default
+        return self.cloud_default
 
-    def expect(self, proto: str, port: int | None = None) -> str:
+    def expect(self, proto: str, port: int | None = None, to: str = TO_DC) -> str:
         """What a socket on hp-client sees: PASS, TIMEOUT, REFUSED or UNREACHABLE."""
-        return OUTCOME_OF_ACTION[self.action(proto, port)]
+        return OUTCOME_OF_ACTION[self.action(proto, port, to)]
 
-    def allows(self, proto: str, port: int | None = None) -> bool:
-        return self.action(proto, port) == ACCEPT
+    def allows(self, proto: str, port: int | None = None, to: str = TO_DC) -> bool:
+        return self.action(proto, port, to) == ACCEPT
 
     # -- nftables ---------------------------------------------------------------------------
     def nft_ruleset(self) -> str:
@@ -153,9 +213,20 @@ class Scenario:
             f'\t\tiifname "{config.IF_ROUTER_CLIENT}" oifname "{config.IF_ROUTER_DC}"'
             " jump client_to_dc"
         )
+        if self.has_cloud_chain:
+            lines.append(
+                f'\t\tiifname "{config.IF_ROUTER_CLIENT}" oifname "{config.IF_ROUTER_CLOUD}"'
+                " jump client_to_cloud"
+            )
         lines += ["\t}", "\tchain client_to_dc {"]
         lines += [f"\t\t{rule.nft()}" for rule in self.rules]
-        lines += [f"\t\t{_NFT_STATEMENT[self.default]}", "\t}", "}", ""]
+        lines += [f"\t\t{_NFT_STATEMENT[self.default]}", "\t}"]
+        if self.has_cloud_chain:
+            assert self.cloud_default is not None
+            lines.append("\tchain client_to_cloud {")
+            lines += [f"\t\t{line}" for rule in self.cloud_rules for line in rule.nft_lines()]
+            lines += [f"\t\t{_NFT_STATEMENT[self.cloud_default]}", "\t}"]
+        lines += ["}", ""]
         return "\n".join(lines)
 
 
@@ -229,13 +300,51 @@ SCENARIOS: dict[str, Scenario] = {
     )
 }
 
+# --- the cloud side (spec §4, §7.10-§7.12) ---------------------------------------------------
+# The client reaches hp-dc freely in all of them. DNS to the cloud's dnsmasq (udp/tcp 53)
+# always passes; what changes is the client's direct path to the cloud's web (80, 443) and
+# AMQP (5671) services, and to the proxies.
+CLOUD_DNS = (
+    Rule("udp", ACCEPT, _ranges(53), to=TO_CLOUD),
+    Rule("tcp", ACCEPT, _ranges(53), to=TO_CLOUD),
+)
+CLOUD_PROXY_PORTS = _ranges(*config.PROXY_PORTS)
+
+
+def _blocked(port: int, what: str) -> Scenario:
+    return Scenario(
+        f"cloud-{port}-blocked",
+        f"client->cloud TCP {port} ({what}) silently dropped; DNS, the other cloud ports, "
+        "the proxies and the DC pass",
+        cloud_rules=(*CLOUD_DNS, Rule("tcp", DROP, _ranges(port), to=TO_CLOUD)),
+        cloud_default=ACCEPT,
+    )
+
+
+CLOUD_SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        _blocked(443, "HTTPS"),
+        _blocked(80, "HTTP: CRL/OCSP"),
+        _blocked(5671, "AMQP over TLS"),
+        Scenario(
+            "cloud-proxy-only",
+            "the client reaches the cloud only through the proxies (TCP 3128, 3129, 8080) and "
+            "its DNS (53); everything else client->cloud is silently dropped; the DC passes",
+            cloud_rules=(*CLOUD_DNS, Rule("tcp", ACCEPT, CLOUD_PROXY_PORTS, to=TO_PROXY)),
+            cloud_default=DROP,
+        ),
+    )
+}
+
+ALL_SCENARIOS: dict[str, Scenario] = {**SCENARIOS, **CLOUD_SCENARIOS}
 ALIASES = {"reject-tcp-reset": "reject-reset"}
 DEFAULT_SCENARIO = "open"
 
 
 def get(name: str) -> Scenario:
     try:
-        return SCENARIOS[ALIASES.get(name, name)]
+        return ALL_SCENARIOS[ALIASES.get(name, name)]
     except KeyError:
-        known = ", ".join(SCENARIOS)
+        known = ", ".join(ALL_SCENARIOS)
         raise KeyError(f"unknown scenario {name!r} (known: {known})") from None
