@@ -345,6 +345,8 @@ class Runner:
         detail = outcome.detail
         if informational:
             detail = f"direct path (a proxy is configured, so not required): {detail}"
+        if check.probe == "amqp" and outcome.verdict.failing and not result.required:
+            detail += "; 5671 is recommended only: current agents fall back to HTTPS 443"
         return replace(
             result,
             address=address,
