@@ -165,3 +165,21 @@ def test_names_that_do_not_resolve_are_errors(lab: Lab, topology: Path) -> None:
     assert rows and all(r["verdict"] == "error" and "does not resolve" in r["detail"] for r in rows)
     assert all(r["address"] is None for r in rows)
     assert code == 1
+
+
+def test_us_government_cloud_names(lab: Lab, tmp_path: Path) -> None:
+    # Given a US Government tenant, When its cloud names are probed, Then the usgov names are
+    # the ones tested and they answer
+    lab.scenario("open")
+    path = tmp_path / "usgov.yaml"
+    path.write_text(TOPOLOGY.replace("name: lab-cloud", "name: lab-usgov\ncloud: usgov"))
+    code, rows = probe(lab, path)
+    names = {r["tested_name"] for r in checked(rows)}
+    assert "login.microsoftonline.us" in names
+    assert not {n for n in names if n.endswith(".windows.net") and "servicebus" in n}
+    assert all(r["verdict"] in ("open", "closed") for r in checked(rows)), [
+        (r["tested_name"], r["port"], r["detail"])
+        for r in checked(rows)
+        if r["verdict"] not in ("open", "closed")
+    ]
+    assert code == 0

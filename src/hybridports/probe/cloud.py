@@ -47,8 +47,8 @@ class CloudSettings:
         if known:
             return known, None
         return (), (
-            f"no concrete name for {name}: add endpoint_samples: {{'{name}': [<a real name>]}} "
-            "to the topology"
+            "a wildcard or placeholder cannot be tested as such: name real hosts for it "
+            "under endpoint_samples in the topology"
         )
 
     def proxy_for(self, name: str, port: int) -> Proxy | None:
