@@ -193,6 +193,50 @@ def probe(
         raise typer.Exit(1)
 
 
+@app.command()
+def render(
+    topology: Annotated[Path, typer.Argument(help="Topology file (YAML).", show_default=False)],
+    target: Annotated[
+        str, typer.Option("--target", "-t", help="Firewall platform.", show_default=False)
+    ],
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="That host's own rules (default: a firewall between hosts)."),
+    ] = None,
+    required_only: Annotated[
+        bool, typer.Option("--required-only", help="Leave optional and advisory flows out.")
+    ] = False,
+    cloud_egress: Annotated[
+        str | None,
+        typer.Option("--cloud-egress", help="Cloud names: any | resolve | proxy | tags."),
+    ] = None,
+    dns_server: Annotated[
+        str | None, typer.Option("--dns-server", help="Resolve names through this DNS server.")
+    ] = None,
+    version: VersionOption = False,
+) -> None:
+    """Write firewall rules that allow exactly the planned flows, every rule explained."""
+    from hybridports.render import RENDERERS
+    from hybridports.render.run import render as do_render
+
+    if target not in RENDERERS:
+        raise UserError(f"unknown --target {target!r} (expected one of: {', '.join(RENDERERS)})")
+    if dns_server is not None:
+        _check_address(dns_server, "--dns-server")
+    result = make_plan(load_topology(topology), load_catalog())
+    text, warnings = do_render(
+        result,
+        target,
+        host=host,
+        required_only=required_only,
+        cloud_egress=cloud_egress,
+        dns_server=dns_server,
+    )
+    _warn(list(warnings))
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
 def _check_address(value: str, option: str) -> None:
     import ipaddress
 

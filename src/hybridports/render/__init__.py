@@ -1,0 +1,18 @@
+"""Render targets. To add one: a module with a Renderer subclass, and one line in RENDERERS."""
+
+from __future__ import annotations
+
+from hybridports.render.interface import Rendered, Renderer, RenderError, RenderOptions, RuleSet
+from hybridports.render.rules import rules_for
+
+RENDERERS: dict[str, Renderer] = {}
+
+__all__ = [
+    "RENDERERS",
+    "RenderError",
+    "RenderOptions",
+    "Rendered",
+    "Renderer",
+    "RuleSet",
+    "rules_for",
+]
