@@ -151,6 +151,7 @@ PACKAGES_LAB = (
     "iproute2",  # ip netns, ip link (veth), ss
     "util-linux",  # unshare, mount (private mount/UTS namespace for samba)
     "nftables",  # nft in hp-router
+    "conntrack",  # flush hp-router's connection tracking when a scenario is loaded
     "openssl",  # the lab CA and the DC's LDAPS certificate
     "samba",  # samba (AD DC), samba-tool, smbd
     "samba-ad-provision",  # provisioning data (/usr/share/samba/setup); a Recommends of samba

@@ -12,8 +12,13 @@ _COMMENT = re.compile(r'comment "hp-scenario=([^"]+)"')
 
 
 def apply(scenario: Scenario) -> None:
-    """Replace the ``inet hp_lab`` table atomically (one nft transaction)."""
+    """Replace the ``inet hp_lab`` table atomically (one nft transaction).
+
+    Then forget the router's tracked connections: a flow the previous scenario let through
+    (a UDP query reusing its source port, say) would otherwise still pass as "established".
+    """
     run(["ip", "netns", "exec", config.NS_ROUTER, "nft", "-f", "-"], input=scenario.nft_ruleset())
+    run(["ip", "netns", "exec", config.NS_ROUTER, "conntrack", "-F"], check=False)
 
 
 def current() -> str | None:
