@@ -5,7 +5,9 @@ set -eu
 PACKAGES=""
 need() { dpkg -s "$1" >/dev/null 2>&1 || PACKAGES="$PACKAGES $1"; }
 command -v dpkg >/dev/null || exit 0
-# (the lab's packages are added here by the probe work)
+need nftables  # render tests: nft -c -f in a throwaway namespace
+need iptables  # render tests: iptables-restore --test / ip6tables-restore --test
+# The lab (lab/) installs its own packages (Samba, dnsmasq, nginx, squid, …) when it starts.
 [ -z "$PACKAGES" ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     echo "note: not root; missing system packages:$PACKAGES (tests that need them will skip)" >&2

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from hybridports.render.interface import Rendered, Renderer, RenderError, RenderOptions, RuleSet
+from hybridports.render.iptables import Ip6tablesRenderer, IptablesRenderer
+from hybridports.render.nftables import NftablesRenderer
 from hybridports.render.rules import rules_for
 
-RENDERERS: dict[str, Renderer] = {}
+RENDERERS: dict[str, Renderer] = {
+    renderer.name: renderer
+    for renderer in (NftablesRenderer(), IptablesRenderer(), Ip6tablesRenderer())
+}
 
 __all__ = [
     "RENDERERS",

@@ -56,6 +56,7 @@ class RenderOptions:
     required_only: bool = False
     cloud_egress: str | None = None  # None: the target's default
     resolved: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> addresses
+    samples: dict[str, tuple[str, ...]] = field(default_factory=dict)  # wildcard -> names
 
 
 @dataclass(frozen=True)

@@ -93,11 +93,12 @@ def _side(
         return Endpoint(any=True, names=("Microsoft cloud",))
     if role is Role.ENTRA:
         if egress == "resolve":
-            found = options.resolved.get(name)
+            names = options.samples.get(name, ()) if row.wildcard or row.template else (name,)
+            found = tuple(a for n in names for a in options.resolved.get(n, ()))
             if not found:
                 raise RenderError(
-                    f"--cloud-egress resolve: {name} did not resolve "
-                    "(wildcards cannot be resolved; use any, proxy or tags)"
+                    f"--cloud-egress resolve: {name} did not resolve (a wildcard resolves "
+                    "through its endpoint_samples; else use --cloud-egress any, proxy or tags)"
                 )
             return Endpoint(addresses=tuple(sorted(found)), names=(name,))
         return Endpoint(any=True, names=(name,))
@@ -136,22 +137,23 @@ def _group(
         destination = _side(row, False, addresses, egress, options)
         by_flow[flow_key].append((source, destination, row))
     merged: dict[GroupKey, _Merged] = {}
-    for items in by_flow.values():
-        first = items[0][2]
-        tag = None
-        if first.is_cloud and egress == "tags":
-            tag = SERVICE_TAGS.get(first.group or "other", "AzureCloud")
-        key: GroupKey = (
-            first.transport,
-            first.ports,
-            first.rpc_dynamic,
-            tag,
-            _union(e for e, _, _ in items),
-            _union(e for _, e, _ in items),
-        )
-        entry = merged.setdefault(key, _Merged())
-        for _, _, row in items:
-            entry.add(row)
+    for flow_items in by_flow.values():
+        for items in _products(flow_items):
+            first = items[0][2]
+            tag = None
+            if first.is_cloud and egress == "tags":
+                tag = SERVICE_TAGS.get(first.group or "other", "AzureCloud")
+            key: GroupKey = (
+                first.transport,
+                first.ports,
+                first.rpc_dynamic,
+                tag,
+                _union(e for e, _, _ in items),
+                _union(e for _, e, _ in items),
+            )
+            entry = merged.setdefault(key, _Merged())
+            for _, _, row in items:
+                entry.add(row)
     rules = [
         AllowRule(
             source=source,
@@ -178,6 +180,29 @@ def _group(
         )
     )
     return tuple(rules)
+
+
+Pair = tuple[Endpoint, Endpoint, PlannedFlow]
+
+
+def _products(items: list[Pair]) -> list[list[Pair]]:
+    """Split a flow's pairs into groups whose sources times destinations are exactly the pairs.
+
+    The planner fans a catalog flow out from every source of a role to every destination of
+    a role, so one group is the rule; should a plan ever hold only some of the pairs (sources
+    times destinations would allow more), a group per source keeps a rule from allowing a
+    pair the plan does not have.
+    """
+    sources = {(s.addresses, s.names, s.any) for s, _, _ in items}
+    destinations = {(d.addresses, d.names, d.any) for _, d, _ in items}
+    pairs = {((s.addresses, s.names, s.any), (d.addresses, d.names, d.any)) for s, d, _ in items}
+    if len(pairs) == len(sources) * len(destinations):
+        return [items]
+    by_source: dict[tuple[object, ...], list[Pair]] = defaultdict(list)
+    for item in items:
+        source = item[0]
+        by_source[(source.addresses, source.names, source.any)].append(item)
+    return list(by_source.values())
 
 
 def _union(endpoints: Iterable[Endpoint]) -> Endpoint:

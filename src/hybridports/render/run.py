@@ -47,9 +47,17 @@ def render(
     if topology.proxy is not None:
         names.append(topology.proxy.host)
     if egress == "resolve":
-        names += sorted({f.destination for f in plan.flows if f.is_cloud and not f.wildcard})
+        for flow in plan.flows:
+            if flow.is_cloud:
+                concrete = not (flow.wildcard or flow.template)
+                names += (
+                    [flow.destination]
+                    if concrete
+                    else topology.endpoint_samples.get(flow.destination, ())
+                )
+        names = sorted(set(names))
     resolved = asyncio.run(_resolve_all(names, dns_server)) if names else {}
-    options = RenderOptions(host, required_only, egress, resolved)
+    options = RenderOptions(host, required_only, egress, resolved, topology.endpoint_samples)
     rules = rules_for(plan, options, egress)
     title = f"hybridports {target} rules for {topology.name}" + (f", host {host}" if host else "")
     rendered = renderer.render(rules, title)
