@@ -17,7 +17,7 @@ import pytest
 
 from hybridports.model import PortRange, Transport
 from hybridports.render import RENDERERS, RenderError
-from hybridports.render.azure_nsg import AzureNsgRenderer, topology_name
+from hybridports.render.azure_nsg import AzureNsgRenderer
 from hybridports.render.interface import AllowRule, Endpoint, RuleSet
 from hybridports.render.run import render
 from tests.render.cloud_support import EXAMPLE_NAMES, GOLDEN, planned, schema_errors
@@ -192,11 +192,6 @@ def test_long_ids_make_valid_names_and_descriptions() -> None:
     first = security_rules(document)[0]
     assert len(first["name"]) <= 80 and first["properties"]["description"].endswith("...")
     assert document["metadata"]["rules"][first["name"]]["purposes"] == ["p" * 300]
-
-
-def test_topology_name_from_the_title() -> None:
-    assert topology_name("hybridports azure-nsg rules for my, site", None) == "my, site"
-    assert topology_name("hybridports azure-nsg rules for lab, host dc01", "dc01") == "lab"
 
 
 def test_deterministic(tmp_path: Path) -> None:

@@ -18,14 +18,14 @@ import re
 from typing import Any, ClassVar
 
 from hybridports.model import Transport
-from hybridports.render.interface import AllowRule, Rendered, Renderer, RenderError, RuleSet
-from hybridports.render.nftables import (
+from hybridports.render.common import (
     Network,
     Part,
     icmp_type,
     mismatch_warning,
     split,
 )
+from hybridports.render.interface import AllowRule, Rendered, Renderer, RenderError, RuleSet
 
 TERM_NAME_MAX = 63  # PAN-OS rule names and SRX policy names
 COMMENT_MAX = 1000  # PAN-OS rule descriptions hold 1024

@@ -18,9 +18,8 @@ from functools import cache
 from typing import Any, ClassVar
 
 from hybridports.model import Role, Transport
-from hybridports.render.azure_nsg import collapse, topology_name
+from hybridports.render.common import Network, collapse, icmp_type, mismatch_warning, split
 from hybridports.render.interface import AllowRule, Rendered, Renderer, RenderError, RuleSet
-from hybridports.render.nftables import Network, icmp_type, mismatch_warning, split
 
 MAX_DESCRIPTION = 255
 MAX_GROUP_NAME = 255
@@ -73,7 +72,7 @@ class AwsSgRenderer(Renderer):
                 "--target aws-sg cannot express Azure service tags "
                 f"({', '.join(tagged)}): use --cloud-egress any, resolve or proxy"
             )
-        topology = topology_name(title, rules.host)
+        topology = rules.topology
         mismatches = []
         parts = {}
         for rule in every:

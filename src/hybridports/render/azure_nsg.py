@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from hybridports.model import Transport
+from hybridports.render.common import Network, address_text, collapse, mismatch_warning, split
 from hybridports.render.interface import AllowRule, Rendered, Renderer, RenderError, RuleSet
-from hybridports.render.nftables import Network, address_text, mismatch_warning, split
 
 SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
 API_VERSION = "2023-09-01"
@@ -46,20 +46,6 @@ class _Side:
         if len(self.prefixes) == 1:
             return {f"{key}AddressPrefix": self.prefixes[0]}
         return {f"{key}AddressPrefixes": list(self.prefixes)}
-
-
-def collapse(networks: Iterable[Network]) -> list[Network]:
-    """Adjacent and nested networks merged into the fewest prefixes covering the same addresses."""
-    v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
-    v6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
-    return [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]
-
-
-def topology_name(title: str, host: str | None) -> str:
-    """The topology's name from run.py's title ("hybridports T rules for NAME[, host H]")."""
-    name = title.split(" rules for ", 1)[-1]
-    suffix = f", host {host}" if host else ""
-    return name[: -len(suffix)] if suffix and name.endswith(suffix) else name
 
 
 class AzureNsgRenderer(Renderer):
@@ -100,7 +86,7 @@ class AzureNsgRenderer(Renderer):
                 "an NSG cannot match the ICMP type, so its ICMP rules allow every ICMP type "
                 "between their addresses (the plan needs echo request only)"
             )
-        name = _nsg_name(topology_name(title, rules.host), rules.host)
+        name = _nsg_name(rules.topology, rules.host)
         template = _template(title, name, security_rules, explained, rules, warnings)
         return Rendered(json.dumps(template, indent=2, ensure_ascii=False) + "\n", tuple(warnings))
 

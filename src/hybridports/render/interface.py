@@ -69,6 +69,7 @@ class RuleSet:
     host: str | None = None
     host_addresses: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    topology: str = ""  # the topology's name (security group and NSG names)
 
 
 @dataclass(frozen=True)

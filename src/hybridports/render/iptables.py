@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from hybridports.model import PortRange, Transport
-from hybridports.render.interface import AllowRule, Rendered, Renderer, RenderError, RuleSet
-from hybridports.render.nftables import (
+from hybridports.render.common import (
     WRAP,
     Mismatch,
     Network,
@@ -27,6 +26,7 @@ from hybridports.render.nftables import (
     mismatch_warning,
     split,
 )
+from hybridports.render.interface import AllowRule, Rendered, Renderer, RenderError, RuleSet
 
 COMMENT_MAX = 255  # xt_comment keeps 256 bytes including the terminating NUL
 LIST_MAX = 1000  # below iptables-restore's 1024-character parameter buffer

@@ -39,7 +39,11 @@ def rules_for(plan: Plan, options: RenderOptions, egress: str) -> RuleSet:
         rows = [r for r in rows if not r.is_cloud]  # the planned host→proxy rows remain
     addresses = _addresses(plan, options)
     if options.host is None:
-        return RuleSet(forward=_group(rows, addresses, egress, options), warnings=_warnings(egress))
+        return RuleSet(
+            forward=_group(rows, addresses, egress, options),
+            warnings=_warnings(egress),
+            topology=topology.name,
+        )
     host = options.host
     inbound = [r for r in rows if r.destination == host]
     outbound = [r for r in rows if r.source == host]
@@ -51,6 +55,7 @@ def rules_for(plan: Plan, options: RenderOptions, egress: str) -> RuleSet:
         host=host,
         host_addresses=(addresses[host],),
         warnings=_warnings(egress),
+        topology=topology.name,
     )
 
 
