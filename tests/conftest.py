@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from lab import Lab
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -42,3 +44,24 @@ def golden(request: pytest.FixtureRequest) -> Callable[[Path, str], None]:
         assert expected == actual, f"{path} differs; see {path.name}.actual (make golden to accept)"
 
     return check
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """The network-namespace lab (lab/), shared by every test module that asks for it.
+
+    One session-wide fixture, because ``with Lab()`` takes a machine-wide lock that a second
+    holder in the same process would wait for forever. Without root or network namespaces
+    the tests that use it skip and say why. HP_LAB_SHARED=1 reuses a running lab without
+    taking it down (and without the lock: only for one person's manual runs).
+    """
+    reason = Lab.unavailable_reason()
+    if reason:
+        pytest.skip(f"lab unavailable: {reason}")
+    if os.environ.get("HP_LAB_SHARED") == "1":
+        shared = Lab()
+        shared.up()
+        yield shared
+        return
+    with Lab() as owned:
+        yield owned

@@ -8,28 +8,10 @@ say why. Set HP_LAB_SHARED=1 to reuse a running lab without taking it down after
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from lab import Lab
-
-
-@pytest.fixture(scope="session")
-def lab() -> Iterator[Lab]:
-    reason = Lab.unavailable_reason()
-    if reason:
-        pytest.skip(f"lab unavailable: {reason}")
-    if os.environ.get("HP_LAB_SHARED") == "1":
-        shared = Lab()
-        shared.up()
-        yield shared
-        return
-    with Lab() as owned:
-        yield owned
 
 
 def probe_in_client(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -78,21 +77,6 @@ for port in udp:
         s.close()
 print(json.dumps(out))
 """
-
-
-@pytest.fixture(scope="session")
-def lab() -> Iterator[Lab]:
-    """The pattern of tests/probe/conftest.py: ``with Lab()`` takes the machine-wide lock."""
-    reason = Lab.unavailable_reason()
-    if reason:
-        pytest.skip(f"lab unavailable: {reason}")
-    if os.environ.get("HP_LAB_SHARED") == "1":
-        shared = Lab()
-        shared.up()
-        yield shared
-        return
-    with Lab() as owned:
-        yield owned
 
 
 @pytest.fixture
