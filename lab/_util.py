@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shlex
 import subprocess
@@ -169,3 +170,12 @@ class SessionLock:
                 return int(text) if text.isdigit() else -1
             fcntl.flock(handle, fcntl.LOCK_UN)
         return None
+
+
+def read_json_object(path: Path) -> dict[str, object]:
+    """A JSON object from ``path``; empty when the file is missing, unreadable or not one."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

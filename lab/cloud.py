@@ -57,7 +57,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import config, netns
-from ._util import LabError, LabUnavailable, Timer, debug, log, run, write_private
+from ._util import LabError, LabUnavailable, Timer, debug, log, read_json_object, run, write_private
 from .nsexec import CLOUD_RUN, ns_argv
 
 PKI_FORMAT = 1  # bump when cloudpki.py's output changes
@@ -121,11 +121,7 @@ class Cloud:
 
     # ------------------------------------------------------------------ facts
     def meta(self) -> dict[str, object]:
-        try:
-            data = json.loads(self.meta_path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        return read_json_object(self.meta_path)
 
     def proxy_password(self) -> str:
         password = self.meta().get("proxy_password")

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from . import config, netns
-from ._util import LabError, Timer, debug, log, run, write_private
+from ._util import LabError, Timer, debug, log, read_json_object, run, write_private
 from .nsexec import make_sandbox_dirs, ns_argv
 
 CACHE_FORMAT = 5  # bump when the provisioning recipe changes
@@ -67,11 +67,7 @@ class DomainController:
         return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 
     def meta(self) -> dict[str, object]:
-        try:
-            data = json.loads(self.meta_path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        return read_json_object(self.meta_path)
 
     def admin_password(self) -> str:
         password = self.meta().get("admin_password")

@@ -11,24 +11,21 @@ run everywhere.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lab import Lab, LabUnavailable, config, scenarios
+from lab import Lab, config, scenarios
+from tests.lab.support import host_snapshot, netcheck, say, sh
 
 HERE = Path(__file__).resolve().parent
-NETCHECK = HERE / "netcheck.py"
 AMQPCHECK = HERE / "amqpcheck.py"
 CLOUD = config.CLOUD_ADDRESS
 CLOUD6 = config.CLOUD_ADDRESS6
@@ -115,89 +112,6 @@ def test_amqp_frame_decoding() -> None:
 
 
 # --------------------------------------------------------------------------- fixtures
-def _say(request: pytest.FixtureRequest, line: str) -> None:
-    """Show a line (timings) even when pytest captures output."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or capture is None:  # pragma: no cover
-        print(f"[lab] {line}", file=sys.stderr)
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.ensure_newline()
-        reporter.write_line(f"[lab] {line}")
-
-
-def _sh(argv: list[str]) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
-    return proc.stdout
-
-
-def _digest(path: str) -> str:
-    p = Path(path)
-    return hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else "absent"
-
-
-def host_snapshot() -> dict[str, Any]:
-    """What the lab must never change on the host."""
-    return {
-        "links": _sh(["ip", "-br", "link"]),
-        "addresses": _sh(["ip", "-br", "addr"]),
-        "routes4": _sh(["ip", "-4", "route", "show", "table", "all"]),
-        "routes6": _sh(["ip", "-6", "route", "show", "table", "all"]),
-        "sysctl": _sh(["sysctl", "net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"]),
-        "nft": _sh(["nft", "list", "ruleset"]),
-        "hostname": socket.gethostname(),
-        "etc": {
-            f: _digest(f)
-            for f in (
-                "/etc/hosts",
-                "/etc/resolv.conf",
-                "/etc/hostname",
-                "/etc/nginx/nginx.conf",
-                "/etc/squid/squid.conf",
-                "/etc/dnsmasq.conf",
-            )
-        },
-    }
-
-
-@pytest.fixture(scope="module")
-def host_before() -> dict[str, Any]:
-    reason = Lab.unavailable_reason()
-    if reason:
-        pytest.skip(f"lab unavailable: {reason}")
-    return host_snapshot()
-
-
-@pytest.fixture(scope="module")
-def lab(request: pytest.FixtureRequest, host_before: dict[str, Any]) -> Iterator[Lab]:
-    the_lab = Lab()
-    holder = the_lab.in_use_by()
-    if holder is not None:
-        _say(request, f"the lab is in use by pid {holder}; waiting for it")
-    start = time.monotonic()
-    try:
-        # Exclusive: a concurrent test run on this machine waits instead of colliding.
-        the_lab.__enter__()
-    except LabUnavailable as exc:
-        pytest.skip(f"lab unavailable: {exc}")
-    try:
-        up_timings = dict(the_lab.timings)
-        the_lab.ensure_tools()
-        _say(request, f"up in {time.monotonic() - start:.1f}s; steps: {up_timings}")
-        yield the_lab
-    finally:
-        start = time.monotonic()
-        the_lab.__exit__(None, None, None)
-        _say(request, f"down in {time.monotonic() - start:.1f}s")
-
-
-@pytest.fixture
-def open_lab(lab: Lab) -> Lab:
-    lab.scenario("open")
-    return lab
-
-
 def in_client(
     lab: Lab, argv: list[str], stdin: str | None = None, timeout: float = 30
 ) -> subprocess.CompletedProcess[str]:
@@ -220,13 +134,6 @@ def curl(lab: Lab, url: str, *extra: str, timeout: float = 30) -> dict[str, Any]
         "body": body,
         "stderr": proc.stderr,
     }
-
-
-def netcheck(lab: Lab, checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    proc = lab.run("client", [sys.executable, str(NETCHECK), json.dumps(checks)], timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    results: list[dict[str, Any]] = json.loads(proc.stdout)
-    return results
 
 
 def amqp(lab: Lab, **spec: Any) -> dict[str, Any]:
@@ -626,7 +533,7 @@ def test_recovers_after_a_cloud_service_dies(request: pytest.FixtureRequest, lab
     assert lab.status()["cloud"]["pids"]["mitmproxy"] is None
     start = time.monotonic()
     lab.up()
-    _say(request, f"rebuilt after a cloud crash in {time.monotonic() - start:.1f}s: {lab.timings}")
+    say(request, f"rebuilt after a cloud crash in {time.monotonic() - start:.1f}s: {lab.timings}")
     assert lab.timings["reused"] == 0.0 and lab.timings["cloud_cached"] == 1.0
     assert lab.status()["up"]
     assert (
@@ -652,7 +559,7 @@ def test_down_leaves_nothing(host_before: dict[str, Any], lab: Lab) -> None:
 
 
 def _netns_pids(ns: str) -> list[int]:
-    return [int(p) for p in _sh(["ip", "netns", "pids", ns]).split()]
+    return [int(p) for p in sh(["ip", "netns", "pids", ns]).split()]
 
 
 def _alive(pid: int) -> bool:

@@ -10,27 +10,24 @@ and say why. The pure-data tests at the top run everywhere.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lab import Lab, LabUnavailable, config, scenarios
+from lab import Lab, config, scenarios
 from tests.lab import cldap
+from tests.lab.support import host_snapshot, in_client, netcheck, say, sh
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-NETCHECK = HERE / "netcheck.py"
 CLDAP = HERE / "cldap.py"
 DC = config.DC_ADDRESS
 DC6 = config.DC_ADDRESS6
@@ -88,110 +85,6 @@ def test_cldap_request_encoding() -> None:
 
 
 # --------------------------------------------------------------------------- fixtures
-def _say(request: pytest.FixtureRequest, line: str) -> None:
-    """Show a line (timings) even when pytest captures output."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or capture is None:  # pragma: no cover
-        print(f"[lab] {line}", file=sys.stderr)
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.ensure_newline()
-        reporter.write_line(f"[lab] {line}")
-
-
-def _sh(argv: list[str]) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
-    return proc.stdout
-
-
-def _digest(path: str) -> str:
-    p = Path(path)
-    return hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else "absent"
-
-
-def host_snapshot() -> dict[str, Any]:
-    """What the lab must never change on the host."""
-    return {
-        "links": _sh(["ip", "-br", "link"]),
-        "addresses": _sh(["ip", "-br", "addr"]),
-        "routes4": _sh(["ip", "-4", "route", "show", "table", "all"]),
-        "routes6": _sh(["ip", "-6", "route", "show", "table", "all"]),
-        "sysctl": _sh(
-            [
-                "sysctl",
-                "net.ipv4.ip_forward",
-                "net.ipv6.conf.all.forwarding",
-                "net.ipv4.icmp_ratelimit",
-                "net.ipv4.icmp_msgs_per_sec",
-            ]
-        ),
-        "nft": _sh(["nft", "list", "ruleset"]),
-        "hostname": socket.gethostname(),
-        "etc": {
-            f: _digest(f)
-            for f in (
-                "/etc/hosts",
-                "/etc/resolv.conf",
-                "/etc/hostname",
-                "/etc/krb5.conf",
-                "/etc/samba/smb.conf",
-            )
-        },
-    }
-
-
-@pytest.fixture(scope="module")
-def host_before() -> dict[str, Any]:
-    reason = Lab.unavailable_reason()
-    if reason:
-        pytest.skip(f"lab unavailable: {reason}")
-    return host_snapshot()
-
-
-@pytest.fixture(scope="module")
-def lab(request: pytest.FixtureRequest, host_before: dict[str, Any]) -> Iterator[Lab]:
-    the_lab = Lab()
-    holder = the_lab.in_use_by()
-    if holder is not None:
-        _say(request, f"the lab is in use by pid {holder}; waiting for it")
-    start = time.monotonic()
-    try:
-        # Exclusive: a concurrent test run on this machine waits instead of colliding.
-        the_lab.__enter__()
-    except LabUnavailable as exc:
-        pytest.skip(f"lab unavailable: {exc}")
-    try:
-        up_timings = dict(the_lab.timings)
-        the_lab.ensure_tools()
-        _say(request, f"up in {time.monotonic() - start:.1f}s; steps: {up_timings}")
-        yield the_lab
-    finally:
-        start = time.monotonic()
-        the_lab.__exit__(None, None, None)
-        _say(request, f"down in {time.monotonic() - start:.1f}s")
-
-
-def netcheck(lab: Lab, checks: list[dict[str, Any]], ns: str = "client") -> list[dict[str, Any]]:
-    """Run socket checks inside a lab namespace (concurrently); return their results."""
-    proc = lab.run(ns, [sys.executable, str(NETCHECK), json.dumps(checks)], timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    results: list[dict[str, Any]] = json.loads(proc.stdout)
-    return results
-
-
-def in_client(
-    lab: Lab, argv: list[str], stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return lab.run("client", argv, timeout=30, input=stdin)
-
-
-@pytest.fixture
-def open_lab(lab: Lab) -> Lab:
-    lab.scenario("open")
-    return lab
-
-
 # --------------------------------------------------------------------------- topology
 def test_topology(lab: Lab) -> None:
     status = lab.status()
@@ -497,7 +390,7 @@ def test_recovers_after_a_samba_crash(request: pytest.FixtureRequest, lab: Lab) 
     lab.dc.pid_file.write_text(f"{os.getpid()}\n")
     start = time.monotonic()
     lab.up()
-    _say(request, f"rebuilt after crash in {time.monotonic() - start:.1f}s: {lab.timings}")
+    say(request, f"rebuilt after crash in {time.monotonic() - start:.1f}s: {lab.timings}")
     assert lab.timings["reused"] == 0.0 and lab.timings["dc_cached"] == 1.0
     assert lab.status()["up"]
     out = in_client(lab, ["dig", "+short", "A", lab.dc_fqdn]).stdout.split()
@@ -522,7 +415,7 @@ def test_down_after_crash_leaves_nothing(host_before: dict[str, Any], lab: Lab) 
 
 
 def _netns_pids(ns: str) -> list[int]:
-    return [int(p) for p in _sh(["ip", "netns", "pids", ns]).split()]
+    return [int(p) for p in sh(["ip", "netns", "pids", ns]).split()]
 
 
 def _kill9(pid: int) -> None:

@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hybridports.catalog import load_catalog
 from hybridports.model import PortRange, Transport
-from hybridports.plan import Plan, plan
 from hybridports.render import RENDERERS, RenderError
 from hybridports.render.interface import AllowRule, Endpoint, Renderer, RuleSet
 from hybridports.render.iptables import Ip6tablesRenderer, IptablesRenderer
@@ -27,6 +25,7 @@ from hybridports.render.run import render
 from hybridports.topology import load_topology
 from tests.clirunner import run
 from tests.conftest import EXAMPLES, ROOT
+from tests.render.cloud_support import planned, topology_path
 
 GOLDEN = ROOT / "tests" / "golden" / "render"
 TARGETS: dict[str, Renderer] = {
@@ -38,10 +37,6 @@ EXTENSION = {"nftables": "nft", "iptables": "rules", "ip6tables": "rules"}
 EXAMPLE_NAMES = sorted(p.parent.name for p in EXAMPLES.glob("*/topology.yaml"))
 # usgov names sync01 and its proxy by DNS names that resolve nowhere: the tests use a copy
 # with addresses (render resolves names at run time, which a test must not depend on).
-USGOV_NAMES = {
-    "address: sync01.agency.example": "address: 10.0.1.10",
-    "proxy: http://proxy.agency.example:8080": "proxy: http://10.0.9.80:8080",
-}
 # Examples where IPv6 hosts talk to each other: the only ones ip6tables has rules for.
 IPV6_EXAMPLES = {"usgov"}
 FORWARD_GOLDEN = [
@@ -67,24 +62,6 @@ def registered(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, renderer in TARGETS.items():
         if name not in RENDERERS:
             monkeypatch.setitem(RENDERERS, name, renderer)
-
-
-def topology_path(example: str, tmp_path: Path) -> Path:
-    path = EXAMPLES / example / "topology.yaml"
-    if example != "usgov":
-        return path
-    text = path.read_text(encoding="utf-8")
-    for name, address in USGOV_NAMES.items():
-        assert name in text, f"examples/usgov changed: {name!r} is gone"
-        text = text.replace(name, address)
-    copy = tmp_path / "usgov" / "topology.yaml"
-    copy.parent.mkdir(exist_ok=True)
-    copy.write_text(text, encoding="utf-8")
-    return copy
-
-
-def planned(example: str, tmp_path: Path) -> Plan:
-    return plan(load_topology(topology_path(example, tmp_path)), load_catalog())
 
 
 def rendered(
