@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 from hybridports.report.csv import CsvReporter
-from hybridports.report.interface import Document, RenderOptions, Reporter, SimpleDocument, Table
+from hybridports.report.interface import (
+    Document,
+    JUnitDocument,
+    RenderOptions,
+    Reporter,
+    SimpleDocument,
+    Table,
+    TestCase,
+)
 from hybridports.report.json import JsonReporter
+from hybridports.report.junit import JUnitReporter
 from hybridports.report.markdown import MarkdownReporter
 from hybridports.report.table import TableReporter
 
 REPORTERS: dict[str, Reporter] = {
     reporter.name: reporter
-    for reporter in (TableReporter(), JsonReporter(), CsvReporter(), MarkdownReporter())
+    for reporter in (
+        TableReporter(),
+        JsonReporter(),
+        CsvReporter(),
+        MarkdownReporter(),
+        JUnitReporter(),
+    )
 }
 
-__all__ = ["REPORTERS", "Document", "RenderOptions", "Reporter", "SimpleDocument", "Table"]
+__all__ = [
+    "REPORTERS",
+    "Document",
+    "JUnitDocument",
+    "RenderOptions",
+    "Reporter",
+    "SimpleDocument",
+    "Table",
+    "TestCase",
+]

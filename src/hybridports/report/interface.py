@@ -19,6 +19,18 @@ class Table:
 
 
 @dataclass(frozen=True)
+class TestCase:
+    """One JUnit test case: a required flow (per source), passing or failing with evidence."""
+
+    suite: str  # e.g. "audit nftables-json: policy.json" or "probe from sync01"
+    name: str  # e.g. "sync01 -> dc01 tcp/88 (T1-05)"
+    classname: str  # e.g. "hybridports.audit.sync01"
+    failure: str | None = None  # one-line message when failing
+    detail: str = ""  # the evidence (body of <failure>, or <system-out> when passing)
+    skipped: str | None = None  # reason, when not evaluated
+
+
+@dataclass(frozen=True)
 class RenderOptions:
     width: int = 160
     color: bool = False
@@ -36,6 +48,12 @@ class Document(Protocol):
         ...
 
     def summary(self) -> list[str]: ...
+
+
+class JUnitDocument(Document, Protocol):
+    """A Document that can also be a JUnit report (audit, merge)."""
+
+    def test_cases(self) -> list[TestCase]: ...
 
 
 @dataclass(frozen=True)
