@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from hybridports.catalog import Catalog
 from hybridports.model import CatalogFlow, Cloud, Endpoint
 from hybridports.plan import Plan, PlannedFlow
+from hybridports.provenance import provenance
 
 if TYPE_CHECKING:  # the probe machinery is imported only by the probe command
     from hybridports.probe.runner import CheckResult
@@ -386,9 +387,13 @@ class ProbeDocument:
         return counts
 
     def to_json(self) -> dict[str, Any]:
+        topology = self.run.plan.topology
+        host = topology.host(self.run.source)
         return {
+            **provenance(topology, "probe"),
             "source": self.run.source,
-            "topology": self.run.plan.topology.name,
+            "source_address": host.address if host is not None else None,
+            "topology": topology.name,
             "results": [r.to_json() for r in self.run.results],
             "summary": {
                 **self.counts(),
