@@ -237,6 +237,57 @@ def render(
     sys.stdout.flush()
 
 
+@app.command()
+def audit(
+    topology: Annotated[Path, typer.Argument(help="Topology file (YAML).", show_default=False)],
+    policy: Annotated[
+        Path, typer.Option("--policy", help="The policy file to audit.", show_default=False)
+    ],
+    policy_format: Annotated[
+        str,
+        typer.Option(
+            "--policy-format",
+            help="nftables-json | iptables-save | azure-nsg | aws-sg | windows",
+            show_default=False,
+        ),
+    ],
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="The policy is this host's own (default: between hosts)."),
+    ] = None,
+    interface: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--interface",
+            help="IFNAME=CIDR[,CIDR…]: addresses behind an interface of the audited firewall "
+            "(repeat per interface).",
+        ),
+    ] = None,
+    profile: Annotated[
+        str,
+        typer.Option("--profile", help="Windows Firewall profile: domain | private | public."),
+    ] = "domain",
+    format: Annotated[str, _format_option(("table", "json", "csv", "markdown", "junit"))] = "table",
+    version: VersionOption = False,
+) -> None:
+    """Say which planned flows an existing firewall policy allows, and what it allows too much."""
+    from hybridports.audit.document import AuditDocument
+    from hybridports.audit.interface import ParseOptions
+    from hybridports.audit.queries import InterfaceMap
+    from hybridports.audit.run import audit as do_audit
+    from hybridports.audit.run import read_policy
+
+    if profile not in ("domain", "private", "public"):
+        raise UserError(f"--profile {profile!r} is not one of: domain, private, public")
+    interfaces = InterfaceMap.parse(interface or [])
+    result = make_plan(load_topology(topology), load_catalog())
+    ruleset = read_policy(policy, policy_format, ParseOptions(windows_profile=profile))
+    outcome = do_audit(result, ruleset, host, interfaces)
+    _emit(AuditDocument(outcome), format)
+    if outcome.failing:
+        raise typer.Exit(1)
+
+
 def _check_address(value: str, option: str) -> None:
     import ipaddress
 

@@ -150,8 +150,10 @@ def format_addresses(values: Intervals, limit: int = 4) -> str:
             if a > b:
                 continue
             cls = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
-            for net in ipaddress.summarize_address_range(cls(a - base), cls(b - base)):
-                parts.append(str(net.network_address) if net.num_addresses == 1 else str(net))
+            parts.extend(
+                str(net.network_address) if net.num_addresses == 1 else str(net)
+                for net in ipaddress.summarize_address_range(cls(a - base), cls(b - base))
+            )
     if values & ALL_V4 == ALL_V4:
         parts = ["0.0.0.0/0", *[p for p in parts if ":" in p]]
     if values & ALL_V6 == ALL_V6:

@@ -1,0 +1,417 @@
+"""Findings about the policy itself: rules broader than the plan, rules that can never match,
+rules for ports Active Directory no longer uses.
+
+Each check looks at one rule at a time and finds the planned hosts it touches by bisecting a
+sorted address list, and the earlier rules that could hide it through the chain index, so the
+cost follows the number of rules, not rules times flows.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable
+
+from hybridports.audit.evaluate import ChainIndex
+from hybridports.audit.interface import (
+    FORWARD_PATH,
+    INBOUND_PATH,
+    OUTBOUND_PATH,
+    Action,
+    Chain,
+    Finding,
+    Match,
+    Rule,
+    Ruleset,
+)
+from hybridports.audit.intervals import (
+    ALL_ADDRESSES,
+    ALL_PORTS,
+    ALL_V4,
+    ALL_V6,
+    Intervals,
+    format_addresses,
+    network_interval,
+)
+from hybridports.audit.queries import PUBLIC_V4, InterfaceMap, Placement
+from hybridports.model import Role
+from hybridports.plan import Plan
+
+DYNAMIC_RPC = Intervals.span(49152, 65535)
+MANAGEMENT = {"tcp": Intervals.of([(22, 22), (3389, 3389), (5985, 5986)])}
+# Roles that take no inbound internet traffic (§6 item 1): only WAP (and AD FS from Microsoft
+# for the Exchange Online legacy endpoints) does.
+NO_INBOUND_INTERNET = (
+    Role.CONNECT,
+    Role.PTA_AGENT,
+    Role.CLOUD_SYNC_AGENT,
+    Role.DC,
+    Role.SQL,
+)
+# Ports Active Directory no longer needs (§3 trust table, §5, §8.2 "stale entries").
+LEGACY_PORTS: tuple[tuple[str, Intervals, str], ...] = (
+    ("tcp", Intervals.span(42, 42), "WINS replication (TCP 42): not used by AD; a stale entry"),
+    ("udp", Intervals.span(42, 42), "WINS (UDP 42): not used by AD; a stale entry"),
+    (
+        "tcp",
+        Intervals.span(5722, 5722),
+        "DFSR RPC on TCP 5722 was Windows Server 2008/2008 R2; later DCs use the dynamic range",
+    ),
+    (
+        "tcp",
+        Intervals.span(1025, 5000),
+        "the pre-2008 dynamic RPC range 1025-5000: needed only with pre-2008 systems (§5)",
+    ),
+    ("udp", Intervals.of([(137, 138)]), "NetBIOS (UDP 137-138): only for NT4/NetBIOS-only trusts"),
+    (
+        "tcp",
+        Intervals.span(139, 139),
+        "NetBIOS session (TCP 139): only for NT4/NetBIOS-only trusts",
+    ),
+    ("tcp", Intervals.span(1723, 1723), "PPTP (TCP 1723): only for trusts tunnelled through PPTP"),
+)
+
+SHADOW_BOXES = 256
+
+
+def policy_findings(
+    plan: Plan,
+    ruleset: Ruleset,
+    host: str | None,
+    placed: list[Placement],
+    interfaces: InterfaceMap,
+) -> list[Finding]:
+    positions = _positions(ruleset, host)
+    reachable = _reachable(ruleset, positions)
+    planned = _planned_ports(placed)
+    hosts = _HostIndex(plan)
+    out: list[Finding] = []
+    for chain in reachable:
+        inbound_host = host if host and _is_at(ruleset, chain, INBOUND_PATH) else None
+        outbound_host = host if host and _is_at(ruleset, chain, OUTBOUND_PATH) else None
+        for rule in chain.rules:
+            if rule.action is not Action.ACCEPT or not _opens_new(rule.match):
+                continue
+            out += _permissive(rule, hosts, planned, plan, inbound_host, outbound_host)
+            out += _legacy(rule, planned)
+    for chain in ruleset.chains.values():
+        out += _shadowed(chain)
+    return out
+
+
+# --- where -----------------------------------------------------------------------------------
+
+
+def _positions(ruleset: Ruleset, host: str | None) -> tuple[str, ...]:
+    if host is not None or ruleset.host_policy:
+        return INBOUND_PATH + OUTBOUND_PATH
+    return FORWARD_PATH
+
+
+def _is_at(ruleset: Ruleset, chain: Chain, path: tuple[str, ...]) -> bool:
+    keys = {k for p in path for k in ruleset.hooks.get(p, ())}
+    return chain.key in keys and not any(
+        chain.key in ruleset.hooks.get(p, ()) for p in ("forward",)
+    )
+
+
+def _reachable(ruleset: Ruleset, positions: tuple[str, ...]) -> list[Chain]:
+    seen: dict[str, Chain] = {}
+    todo = [k for p in positions for k in ruleset.hooks.get(p, ())]
+    while todo:
+        key = todo.pop()
+        chain = ruleset.chains.get(key)
+        if chain is None or key in seen:
+            continue
+        seen[key] = chain
+        todo += [r.target for r in chain.rules if r.target]
+    return sorted(seen.values(), key=lambda c: c.key)
+
+
+def _opens_new(m: Match) -> bool:
+    if m.unknown is not None or m.new_connection is False:
+        return False
+    return not (
+        m.in_interface and m.in_interface.names == frozenset({"lo"}) and not m.in_interface.negate
+    )
+
+
+class _HostIndex:
+    """Planned hosts with addresses, sorted, to find those a rule's addresses cover."""
+
+    def __init__(self, plan: Plan) -> None:
+        entries = []
+        for h in plan.topology.hosts:
+            if h.kind == "ip":
+                values = network_interval(h.address)
+                entries.append((values.low, h.name, h.roles))
+        entries.sort()
+        self.lows = [e[0] for e in entries]
+        self.entries = entries
+
+    def covered(self, addresses: Intervals) -> list[tuple[str, tuple[Role, ...]]]:
+        out: list[tuple[str, tuple[Role, ...]]] = []
+        for lo, hi in addresses.spans:
+            start = bisect.bisect_left(self.lows, lo)
+            end = bisect.bisect_right(self.lows, hi)
+            out += [(name, roles) for _, name, roles in self.entries[start:end]]
+        return out
+
+
+def _planned_ports(placed: list[Placement]) -> dict[tuple[str, str], Intervals]:
+    """(destination host, protocol) → every port the plan needs there, from anyone."""
+    spans: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    for p in placed:
+        if p.query.protocol in ("tcp", "udp"):
+            spans[(p.flow.destination, p.query.protocol)] += p.query.ports.spans
+    return {key: Intervals.of(values) for key, values in spans.items()}
+
+
+# --- overly permissive --------------------------------------------------------------------
+
+
+def _protocols(m: Match) -> tuple[str, ...]:
+    if m.protocols is None:
+        return ("tcp", "udp")
+    if m.negate_protocols:
+        return tuple(p for p in ("tcp", "udp") if p not in m.protocols)
+    return tuple(p for p in ("tcp", "udp") if p in m.protocols)
+
+
+def _permissive(
+    rule: Rule,
+    hosts: _HostIndex,
+    planned: dict[tuple[str, str], Intervals],
+    plan: Plan,
+    inbound_host: str | None,
+    outbound_host: str | None,
+) -> list[Finding]:
+    m = rule.match
+    sources = _addresses(m.source)
+    destinations = _addresses(m.destination)
+    ports = ALL_PORTS if m.ports is None else m.ports
+    if m.rpc_dynamic:
+        return []  # the Windows RPC keyword is exactly the dynamic endpoints, never broader
+    from_anywhere = PUBLIC_V4.issubset(sources)
+    if (
+        m.protocols is None
+        and m.ports is None
+        and from_anywhere
+        and (ALL_V4.issubset(destinations) or ALL_V6.issubset(destinations) or inbound_host)
+    ):
+        where = f"to {inbound_host}" if inbound_host else "to any address"
+        return [
+            Finding(
+                "overly-permissive",
+                rule.label,
+                f"accepts every new connection from any address {where} (any protocol, any port)",
+            )
+        ]
+    if outbound_host is not None:
+        return []  # outbound breadth is the egress policy's business, not a finding here
+    if inbound_host is not None:
+        role_of = {h.name: h.roles for h in plan.topology.hosts}
+        targets = [(inbound_host, role_of.get(inbound_host, ()))]
+    else:
+        targets = hosts.covered(destinations)
+    out: list[Finding] = []
+    extra_by_host: list[str] = []
+    for name, roles in targets:
+        for protocol in _protocols(m):
+            need = planned.get((name, protocol), Intervals())
+            extra = ports - need
+            if not extra:
+                continue
+            if (
+                from_anywhere
+                and protocol == "tcp"
+                and DYNAMIC_RPC.issubset(ports)
+                and Role.DC in roles
+            ):
+                out.append(
+                    Finding(
+                        "overly-permissive",
+                        rule.label,
+                        f"accepts the whole dynamic RPC range 49152-65535 from any address to "
+                        f"{name}; the plan needs it only from the hosts that use it",
+                    )
+                )
+            management = MANAGEMENT.get(protocol, Intervals()) & ports
+            if from_anywhere and management:
+                out.append(
+                    Finding(
+                        "overly-permissive",
+                        rule.label,
+                        f"opens management port(s) {protocol} {management} on {name} to any "
+                        "address",
+                    )
+                )
+            extra_by_host.append(f"{name} {protocol} {_short(extra)}")
+        if from_anywhere and any(r in NO_INBOUND_INTERNET for r in roles):
+            kinds = ", ".join(r.value for r in roles)
+            out.append(
+                Finding(
+                    "overly-permissive",
+                    rule.label,
+                    f"accepts connections from the internet to {name} ({kinds}); only WAP takes "
+                    "inbound internet traffic (agents connect outward only)",
+                )
+            )
+    if extra_by_host:
+        shown = "; ".join(extra_by_host[:3])
+        more = f"; and {len(extra_by_host) - 3} more" if len(extra_by_host) > 3 else ""
+        out.append(
+            Finding(
+                "overly-permissive",
+                rule.label,
+                f"accepts from {format_addresses(sources, 2)} ports the plan does not need: "
+                f"{shown}{more}",
+            )
+        )
+    return out
+
+
+def _addresses(side: object) -> Intervals:
+    if side is None:
+        return ALL_ADDRESSES
+    addresses: Intervals = getattr(side, "addresses", Intervals())
+    if "internet" in getattr(side, "tags", ()):
+        addresses = addresses | PUBLIC_V4
+    return addresses
+
+
+def _short(values: Intervals, limit: int = 4) -> str:
+    spans = values.spans
+    text = ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in spans[:limit])
+    return text + (",…" if len(spans) > limit else "")
+
+
+# --- legacy ports ---------------------------------------------------------------------------
+
+
+def _legacy(rule: Rule, planned: dict[tuple[str, str], Intervals]) -> list[Finding]:
+    m = rule.match
+    if m.ports is None:
+        return []
+    out = []
+    protocols = _protocols(m)
+    for protocol, ports, why in LEGACY_PORTS:
+        if protocol not in protocols:
+            continue
+        hit = m.ports & ports
+        if not hit or (
+            hit == m.ports & ALL_PORTS and len(m.ports.spans) == 1 and m.ports.size() > 20000
+        ):
+            continue  # a huge range is the permissive check's business
+        needed = Intervals.of(s for (_, p), v in planned.items() if p == protocol for s in v.spans)
+        if hit.issubset(needed):
+            continue  # the topology plans it (e.g. a DC pinned to 1025-5000)
+        out.append(Finding("legacy-port", rule.label, f"allows {protocol} {hit}: {why}", "info"))
+    return out
+
+
+# --- shadowed -----------------------------------------------------------------------------
+
+
+def _shadowed(chain: Chain) -> list[Finding]:
+    index = ChainIndex(chain)
+    out: list[Finding] = []
+    for position, rule in enumerate(chain.rules):
+        m = rule.match
+        if (
+            rule.action is Action.CONTINUE
+            or m.unknown is not None
+            or "(default rule)" in rule.label
+        ):
+            continue
+        if m.source and (m.source.unresolved or m.source.tags):
+            continue
+        if m.destination and (m.destination.unresolved or m.destination.tags):
+            continue
+        region = (_addresses(m.source), _addresses(m.destination), m.ports or ALL_PORTS)
+        found = index.earlier_overlapping(position, *region)
+        if found is None:
+            continue  # too many broad rules before it to check cheaply
+        earlier = [
+            chain.rules[i]
+            for i in found
+            if chain.rules[i].action in (Action.ACCEPT, Action.DROP, Action.GOTO)
+        ]
+        if not earlier:
+            continue
+        boxes = [region]
+        covering: list[str] = []
+        for e in earlier:
+            if not _covers_conditions(e.match, m):
+                continue
+            cover = (
+                _addresses(e.match.source),
+                _addresses(e.match.destination),
+                e.match.ports or ALL_PORTS,
+            )
+            before = len(boxes)
+            boxes, hit = _subtract(boxes, cover)
+            if hit:
+                covering.append(e.label)
+            if not boxes or len(boxes) > SHADOW_BOXES or before == 0:
+                break
+        if not boxes and covering:
+            shown = "; ".join(covering[:3]) + (" …" if len(covering) > 3 else "")
+            verb = (
+                "its accept never happens" if rule.action is Action.ACCEPT else "it never decides"
+            )
+            out.append(
+                Finding(
+                    "shadowed",
+                    rule.label,
+                    f"can never match ({verb}): earlier rules take everything it matches: {shown}",
+                    "info" if rule.action is Action.DROP else "warning",
+                )
+            )
+    return out
+
+
+def _covers_conditions(e: Match, r: Match) -> bool:
+    """Whether e's conditions other than addresses and ports are no stricter than r's."""
+    if e.unknown or e.source_ports is not None or e.rpc_dynamic:
+        return False
+    if e.source and (e.source.unresolved or e.source.tags):
+        return False
+    if e.destination and (e.destination.unresolved or e.destination.tags):
+        return False
+    if e.families is not None and (r.families is None or not r.families <= e.families):
+        return False
+    if e.protocols is not None:
+        if r.protocols is None or e.negate_protocols or r.negate_protocols:
+            return False
+        if not r.protocols <= e.protocols:
+            return False
+    if e.ports is not None and (r.protocols is None or not r.protocols <= {"tcp", "udp"}):
+        return False
+    if e.new_connection is not None and e.new_connection != r.new_connection:
+        return False
+    if e.in_interface is not None and e.in_interface != r.in_interface:
+        return False
+    return not (e.out_interface is not None and e.out_interface != r.out_interface)
+
+
+Region = tuple[Intervals, Intervals, Intervals]
+
+
+def _subtract(boxes: Iterable[Region], cover: Region) -> tuple[list[Region], bool]:
+    out: list[Region] = []
+    hit = False
+    cs, cd, cp = cover
+    for s, d, p in boxes:
+        si, di, pi = s & cs, d & cd, p & cp
+        if not (si and di and pi):
+            out.append((s, d, p))
+            continue
+        hit = True
+        if rest := s - cs:
+            out.append((rest, d, p))
+        if rest := d - cd:
+            out.append((si, rest, p))
+        if rest := p - cp:
+            out.append((si, di, rest))
+    return out, hit
