@@ -288,6 +288,66 @@ def audit(
         raise typer.Exit(1)
 
 
+@app.command()
+def merge(
+    results: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Result files: probe or audit output (--format json).",
+            show_default=False,
+            metavar="RESULT.json...",
+        ),
+    ],
+    format: Annotated[
+        str, _format_option(("table", "json", "markdown", "csv", "junit", "html"))
+    ] = "table",
+    topology: Annotated[
+        Path | None,
+        typer.Option(
+            "--topology",
+            help="The topology the results were made for: checks it, marks hosts not probed, "
+            "and writes the exact rules for the failing flows.",
+        ),
+    ] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target", "-t", help="Firewall platform for the rules (repeat; default nftables)."
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report to FILE.")
+    ] = None,
+    version: VersionOption = False,
+) -> None:
+    """Combine probe and audit results of many hosts into one readiness matrix."""
+    from hybridports.merge import merge as do_merge
+
+    document = do_merge(results, topology, target)
+    if output is None:
+        _emit(document, format)
+    else:
+        text = REPORTERS[format].render(document, RenderOptions())
+        _write_output(output, text)
+        for line in document.summary()[1:3]:
+            print(line, file=sys.stderr)
+    if not document.matrix.ready:
+        raise typer.Exit(1)
+
+
+def _write_output(path: Path, text: str) -> None:
+    """Write whole or not at all: a half-written report must not look like a report."""
+    if path.is_dir():
+        raise UserError("--output is a directory", file=path)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise UserError(f"cannot write --output: {exc.strerror}", file=path) from None
+
+
 def _check_address(value: str, option: str) -> None:
     import ipaddress
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hybridports.report.csv import CsvReporter
+from hybridports.report.html import HtmlReporter
 from hybridports.report.interface import (
     Document,
     JUnitDocument,
@@ -25,6 +26,7 @@ REPORTERS: dict[str, Reporter] = {
         CsvReporter(),
         MarkdownReporter(),
         JUnitReporter(),
+        HtmlReporter(),
     )
 }
 
