@@ -5,8 +5,16 @@ To add a policy format: a module with a PolicyParser subclass, and one line in P
 
 from __future__ import annotations
 
+from hybridports.audit.aws_sg import AwsSgParser
+from hybridports.audit.azure_nsg import AzureNsgParser
 from hybridports.audit.interface import PolicyParser
 
-PARSERS: dict[str, PolicyParser] = {}
+PARSERS: dict[str, PolicyParser] = {
+    parser.name: parser
+    for parser in (
+        AzureNsgParser(),
+        AwsSgParser(),
+    )
+}
 
 __all__ = ["PARSERS", "PolicyParser"]

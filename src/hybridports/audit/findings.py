@@ -86,16 +86,20 @@ def policy_findings(
     planned = _planned_ports(placed)
     hosts = _HostIndex(plan)
     out: list[Finding] = []
+    shadowed = [f for chain in ruleset.chains.values() for f in _shadowed(chain)]
+    hidden = {f.rule for f in shadowed}  # a rule that never matches allows nothing
+    # A platform default rule behind the policy's own deny-all is how NSGs are meant to be.
+    out += [f for f in shadowed if "(default rule)" not in f.rule]
     for chain in reachable:
         inbound_host = host if host and _is_at(ruleset, chain, INBOUND_PATH) else None
         outbound_host = host if host and _is_at(ruleset, chain, OUTBOUND_PATH) else None
         for rule in chain.rules:
             if rule.action is not Action.ACCEPT or not _opens_new(rule.match):
                 continue
+            if rule.label in hidden:
+                continue
             out += _permissive(rule, hosts, planned, plan, inbound_host, outbound_host)
             out += _legacy(rule, planned)
-    for chain in ruleset.chains.values():
-        out += _shadowed(chain)
     return out
 
 
@@ -318,11 +322,7 @@ def _shadowed(chain: Chain) -> list[Finding]:
     out: list[Finding] = []
     for position, rule in enumerate(chain.rules):
         m = rule.match
-        if (
-            rule.action is Action.CONTINUE
-            or m.unknown is not None
-            or "(default rule)" in rule.label
-        ):
+        if rule.action is Action.CONTINUE or m.unknown is not None:
             continue
         if m.source and (m.source.unresolved or m.source.tags):
             continue
