@@ -58,7 +58,7 @@
       ids.sort(function (a, b) { return (rank.get(S[a]) ?? 99) - (rank.get(S[b]) ?? 99); });
       const failing = document.createElement("option");
       failing.value = "failing";
-      failing.textContent = "not passing";
+      failing.textContent = "failing";
       select.appendChild(failing);
     } else {
       ids.sort(function (a, b) { return S[a] < S[b] ? -1 : S[a] > S[b] ? 1 : 0; });
@@ -111,7 +111,7 @@
       if (value === "") continue;
       if (value === "failing") {
         const r = rank.get(S[row[column]]);
-        if (r === undefined || r > rank.get("skipped")) return false;
+        if (r === undefined || r >= rank.get("skipped")) return false;
       } else if (String(row[column]) !== value) {
         return false;
       }
