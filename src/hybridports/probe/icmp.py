@@ -4,7 +4,8 @@ An unprivileged ping socket (``SOCK_DGRAM``/``IPPROTO_ICMP[V6]``, Linux and macO
 by ``net.ipv4.ping_group_range``) is tried first, a raw socket (needs CAP_NET_RAW or root)
 second. ICMP errors are read from the error queue by net.py's helpers, as for UDP, so the
 sender is named. Two echo requests at most; the target port is irrelevant. A failed echo is
-a finding, never a reason to fail a required flow.
+a finding, never a reason to fail a required flow. Windows has no ping sockets: there the raw
+socket needs an administrator, and the skipped detail says so.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import ipaddress
 import os
 import socket
 import struct
+import sys
 import time
 from dataclasses import dataclass
 
@@ -31,7 +33,15 @@ ECHO_REQUEST = {4: 8, 6: 128}
 ECHO_REPLY = {4: 0, 6: 129}
 ATTEMPTS = 2
 WHAT = "ICMP echo"
-_NOT_PERMITTED = (errno.EACCES, errno.EPERM, errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT)
+# EPROTOTYPE and the WSA codes (errno holds them on Windows) cover Winsock's refusals.
+_NOT_PERMITTED = (
+    errno.EACCES,
+    errno.EPERM,
+    errno.EPROTONOSUPPORT,
+    errno.ESOCKTNOSUPPORT,
+    errno.EPROTOTYPE,
+)
+IPPROTO_ICMPV6 = getattr(socket, "IPPROTO_ICMPV6", 58)  # not in every Windows build
 
 
 def checksum(data: bytes) -> int:
@@ -71,7 +81,7 @@ def parse_reply(version: int, data: bytes) -> Echo | None:
 
 def open_socket(family: socket.AddressFamily) -> tuple[socket.socket, str]:
     """A ping socket if this host allows it, else a raw socket; PermissionError if neither."""
-    proto = socket.IPPROTO_ICMP if family == socket.AF_INET else socket.IPPROTO_ICMPV6
+    proto = socket.IPPROTO_ICMP if family == socket.AF_INET else IPPROTO_ICMPV6
     try:
         return socket.socket(family, socket.SOCK_DGRAM, proto), "ping"
     except OSError as exc:
@@ -117,6 +127,11 @@ async def echo(target: Target, ctx: ProbeContext) -> Outcome:
     try:
         sock, kind = open_socket(family)
     except PermissionError:
+        if sys.platform == "win32":
+            return Outcome.skipped(
+                f"{WHAT} not sent: Windows has no unprivileged ping sockets, and a raw socket "
+                "needs an elevated (administrator) prompt"
+            )
         return Outcome.skipped(
             f"{WHAT} not sent: this host allows neither unprivileged ping sockets "
             "(net.ipv4.ping_group_range) nor raw sockets (CAP_NET_RAW)"

@@ -5,6 +5,10 @@ error queue (Linux ``IP_RECVERR``/``IPV6_RECVERR``) so that the sender is named,
 port-unreachable counts as ``closed`` only when the target itself sent it. UDP uses a
 connected socket the same way, with one resend before silence is called ``filtered``.
 Elsewhere (Windows, macOS) there is no error queue: the detail says the sender is unknown.
+Windows reports failures of its overlapped sockets as Win32 codes (``OSError.winerror``, with
+``errno`` EINVAL) and a UDP port-unreachable as a connection reset: these map to the same
+verdicts. It ignores ICMP errors to a TCP SYN and resends a SYN answered by RST for about two
+seconds (Microsoft KB 175523): a silent SYN's detail there says both.
 
 Cloud checks may go through the component's proxy (spec §6 items 2 and 4, §7.0): HTTP
 CONNECT (RFC 9110 §9.3.6) with Basic credentials (RFC 7617) from the proxy URL. A proxy that
@@ -34,7 +38,12 @@ IP_RECVERR = 11
 IPV6_RECVERR = 25
 SO_EE_ORIGIN_ICMP = 2
 SO_EE_ORIGIN_ICMP6 = 3
-HAS_ERROR_QUEUE = sys.platform.startswith("linux")
+HAS_ERROR_QUEUE = sys.platform.startswith("linux") and hasattr(socket, "MSG_ERRQUEUE")
+TCP_IGNORES_ICMP = sys.platform == "win32"  # and it resends a SYN answered by RST (~2 s)
+# Win32 codes of overlapped (proactor) sockets, and the WSA codes of plain ones.
+WIN_REFUSED = frozenset({1225, 10061})  # ERROR_CONNECTION_REFUSED, WSAECONNREFUSED
+WIN_UNREACHABLE = frozenset({1231, 1232, 1233, 10051, 10065})  # network/host/protocol
+WIN_PORT_UNREACHABLE = frozenset({1234, 10054})  # ERROR_PORT_UNREACHABLE, WSAECONNRESET (UDP)
 MAX_REPLY = 1 << 20  # no protocol answer we read is larger; more is a hostile peer
 
 ICMP4 = {
@@ -196,17 +205,32 @@ def classify_os_error(exc: OSError, sock: socket.socket, target: str, what: str)
     if icmp is not None:
         return classify_icmp(icmp, target, what)
     code = exc.errno
-    if code == errno.ECONNREFUSED:
-        if what.startswith("UDP") and not HAS_ERROR_QUEUE:
-            detail = f"{what}: ICMP port-unreachable (sender unknown on this platform)"
-        elif what.startswith("UDP"):
+    winerror = getattr(exc, "winerror", None)  # set on Windows only
+    udp = what.startswith("UDP")
+    refused = code == errno.ECONNREFUSED or winerror in WIN_REFUSED
+    if udp and not HAS_ERROR_QUEUE:
+        # Windows: a connected UDP socket reports port-unreachable as a reset.
+        refused = refused or code == errno.ECONNRESET or winerror in WIN_PORT_UNREACHABLE
+    if refused:
+        if udp and not HAS_ERROR_QUEUE:
+            detail = (
+                f"{what}: ICMP port-unreachable (sender unknown on this platform: "
+                "the target, or a firewall that rejects)"
+            )
+        elif udp:
             detail = f"{what}: ICMP port-unreachable"
         else:
             detail = f"{what}: TCP RST (connection refused by {target})"
         return Outcome(Verdict.CLOSED, detail)
-    if code in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM):
+    if (
+        code in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM)
+        or winerror in WIN_UNREACHABLE
+    ):
         reason = exc.strerror or errno.errorcode.get(code or 0, "unreachable")
-        return Outcome(Verdict.FILTERED, f"{what}: {reason.lower()} (no ICMP sender known)")
+        unknown = (
+            "no ICMP sender known" if HAS_ERROR_QUEUE else "ICMP sender unknown on this platform"
+        )
+        return Outcome(Verdict.FILTERED, f"{what}: {reason.lower()} ({unknown})")
     reason = exc.strerror or str(exc)
     return Outcome(Verdict.ERROR, f"{what}: {reason}")
 
@@ -250,8 +274,14 @@ async def connect_tcp(address: str, port: int, timeout: float) -> Stream:
         await asyncio.wait_for(loop.sock_connect(sock, (address, port)), timeout)
     except TimeoutError:
         sock.close()
+        why = (
+            "dropped, or rejected by ICMP, which Windows ignores; a refused port takes "
+            "Windows about 2 s to report, as it resends a SYN answered by RST"
+            if TCP_IGNORES_ICMP
+            else "dropped"
+        )
         raise Unreachable(
-            Outcome(Verdict.FILTERED, f"{what}: no answer to SYN within {timeout:g}s (dropped)")
+            Outcome(Verdict.FILTERED, f"{what}: no answer to SYN within {timeout:g}s ({why})")
         ) from None
     except OSError as exc:
         outcome = classify_os_error(exc, sock, address, what)
