@@ -8,12 +8,14 @@ from __future__ import annotations
 from hybridports.audit.aws_sg import AwsSgParser
 from hybridports.audit.azure_nsg import AzureNsgParser
 from hybridports.audit.interface import PolicyParser
+from hybridports.audit.iptables import IptablesSaveParser
 
 PARSERS: dict[str, PolicyParser] = {
     parser.name: parser
     for parser in (
         AzureNsgParser(),
         AwsSgParser(),
+        IptablesSaveParser(),
     )
 }
 

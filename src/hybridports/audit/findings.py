@@ -27,8 +27,6 @@ from hybridports.audit.interface import (
 from hybridports.audit.intervals import (
     ALL_ADDRESSES,
     ALL_PORTS,
-    ALL_V4,
-    ALL_V6,
     Intervals,
     format_addresses,
     network_interval,
@@ -90,17 +88,61 @@ def policy_findings(
     hidden = {f.rule for f in shadowed}  # a rule that never matches allows nothing
     # A platform default rule behind the policy's own deny-all is how NSGs are meant to be.
     out += [f for f in shadowed if "(default rule)" not in f.rule]
+    entry = _chain_entries(ruleset)
     for chain in reachable:
         inbound_host = host if host and _is_at(ruleset, chain, INBOUND_PATH) else None
         outbound_host = host if host and _is_at(ruleset, chain, OUTBOUND_PATH) else None
-        for rule in chain.rules:
+        for rule, reach in _reach(chain, entry.get(chain.key, _EVERYWHERE)):
             if rule.action is not Action.ACCEPT or not _opens_new(rule.match):
                 continue
             if rule.label in hidden:
                 continue
-            out += _permissive(rule, hosts, planned, plan, inbound_host, outbound_host)
+            out += _permissive(rule, reach, hosts, planned, plan, inbound_host, outbound_host)
             out += _legacy(rule, planned)
     return out
+
+
+# What can reach a rule: (sources, destinations). Guards such as ``! -s 10.20.0.0/16 -j
+# RETURN`` at the top of a chain, and the address conditions of the jumps into a chain, narrow
+# it; other conditions are ignored (the reach stays wider, never narrower, than the truth).
+Reach = tuple[Intervals, Intervals]
+_EVERYWHERE: Reach = (ALL_ADDRESSES, ALL_ADDRESSES)
+
+
+def _chain_entries(ruleset: Ruleset) -> dict[str, Reach]:
+    """For user chains: the union of the addresses their jumps and gotos match."""
+    spans: dict[str, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {}
+    for chain in ruleset.chains.values():
+        for rule in chain.rules:
+            if rule.target and rule.action in (Action.JUMP, Action.GOTO):
+                src, dst = spans.setdefault(rule.target, ([], []))
+                src += _addresses(rule.match.source).spans
+                dst += _addresses(rule.match.destination).spans
+    return {key: (Intervals.of(s), Intervals.of(d)) for key, (s, d) in spans.items()}
+
+
+def _reach(chain: Chain, entry: Reach) -> Iterable[tuple[Rule, Reach]]:
+    sources, destinations = entry
+    for rule in chain.rules:
+        yield rule, (sources, destinations)
+        m = rule.match
+        if rule.action in (Action.CONTINUE, Action.JUMP) or m.unknown is not None:
+            continue
+        only_addresses = (
+            m.protocols is None
+            and m.ports is None
+            and m.source_ports is None
+            and not m.rpc_dynamic
+            and m.in_interface is None
+            and m.out_interface is None
+            and m.new_connection is None
+        )
+        if not only_addresses:
+            continue
+        if m.destination is None and m.source is not None and not m.source.unresolved:
+            sources = sources - _addresses(m.source)
+        elif m.source is None and m.destination is not None and not m.destination.unresolved:
+            destinations = destinations - _addresses(m.destination)
 
 
 # --- where -----------------------------------------------------------------------------------
@@ -184,6 +226,7 @@ def _protocols(m: Match) -> tuple[str, ...]:
 
 def _permissive(
     rule: Rule,
+    reach: Reach,
     hosts: _HostIndex,
     planned: dict[tuple[str, str], Intervals],
     plan: Plan,
@@ -191,88 +234,75 @@ def _permissive(
     outbound_host: str | None,
 ) -> list[Finding]:
     m = rule.match
-    sources = _addresses(m.source)
-    destinations = _addresses(m.destination)
+    if m.rpc_dynamic or outbound_host is not None:
+        # The RPC keyword is exactly the dynamic endpoints; outbound breadth is egress policy.
+        return []
+    sources = _addresses(m.source) & reach[0]
+    destinations = _addresses(m.destination) & reach[1]
     ports = ALL_PORTS if m.ports is None else m.ports
-    if m.rpc_dynamic:
-        return []  # the Windows RPC keyword is exactly the dynamic endpoints, never broader
     from_anywhere = PUBLIC_V4.issubset(sources)
-    if (
-        m.protocols is None
-        and m.ports is None
-        and from_anywhere
-        and (ALL_V4.issubset(destinations) or ALL_V6.issubset(destinations) or inbound_host)
-    ):
+    to_anywhere = PUBLIC_V4.issubset(destinations) and inbound_host is None
+    found: list[str] = []
+    if m.protocols is None and m.ports is None and from_anywhere and (to_anywhere or inbound_host):
         where = f"to {inbound_host}" if inbound_host else "to any address"
-        return [
-            Finding(
-                "overly-permissive",
-                rule.label,
-                f"accepts every new connection from any address {where} (any protocol, any port)",
-            )
-        ]
-    if outbound_host is not None:
-        return []  # outbound breadth is the egress policy's business, not a finding here
+        found.append(
+            f"accepts every new connection from any address {where} (any protocol, any port)"
+        )
+        return [Finding("overly-permissive", rule.label, text) for text in found]
     if inbound_host is not None:
         role_of = {h.name: h.roles for h in plan.topology.hosts}
         targets = [(inbound_host, role_of.get(inbound_host, ()))]
     else:
         targets = hosts.covered(destinations)
-    out: list[Finding] = []
-    extra_by_host: list[str] = []
-    for name, roles in targets:
-        for protocol in _protocols(m):
-            need = planned.get((name, protocol), Intervals())
-            extra = ports - need
-            if not extra:
-                continue
-            if (
-                from_anywhere
-                and protocol == "tcp"
-                and DYNAMIC_RPC.issubset(ports)
-                and Role.DC in roles
-            ):
-                out.append(
-                    Finding(
-                        "overly-permissive",
-                        rule.label,
-                        f"accepts the whole dynamic RPC range 49152-65535 from any address to "
-                        f"{name}; the plan needs it only from the hosts that use it",
-                    )
-                )
-            management = MANAGEMENT.get(protocol, Intervals()) & ports
-            if from_anywhere and management:
-                out.append(
-                    Finding(
-                        "overly-permissive",
-                        rule.label,
-                        f"opens management port(s) {protocol} {management} on {name} to any "
-                        "address",
-                    )
-                )
-            extra_by_host.append(f"{name} {protocol} {_short(extra)}")
-        if from_anywhere and any(r in NO_INBOUND_INTERNET for r in roles):
-            kinds = ", ".join(r.value for r in roles)
-            out.append(
-                Finding(
-                    "overly-permissive",
-                    rule.label,
-                    f"accepts connections from the internet to {name} ({kinds}); only WAP takes "
-                    "inbound internet traffic (agents connect outward only)",
-                )
+    protocols = _protocols(m)
+    if from_anywhere:
+        where = "any address" if to_anywhere else ", ".join(n for n, _ in targets[:4]) or ""
+        if (
+            "tcp" in protocols
+            and DYNAMIC_RPC.issubset(ports)
+            and (to_anywhere or any(Role.DC in roles for _, roles in targets))
+        ):
+            found.append(
+                f"accepts the whole dynamic RPC range 49152-65535 from any address to {where}; "
+                "the plan needs it only from the hosts that use it"
             )
-    if extra_by_host:
-        shown = "; ".join(extra_by_host[:3])
-        more = f"; and {len(extra_by_host) - 3} more" if len(extra_by_host) > 3 else ""
-        out.append(
-            Finding(
-                "overly-permissive",
-                rule.label,
+        management = [
+            f"{p} {MANAGEMENT[p] & ports}"
+            for p in protocols
+            if p in MANAGEMENT and MANAGEMENT[p] & ports
+        ]
+        if management and (to_anywhere or targets):
+            found.append(
+                f"opens management port(s) {', '.join(management)} to any address ({where})"
+            )
+        agents = [
+            f"{name} ({', '.join(r.value for r in roles)})"
+            for name, roles in targets
+            if any(r in NO_INBOUND_INTERNET for r in roles)
+        ]
+        if agents:
+            found.append(
+                f"accepts connections from the internet to {_listed(agents)}; only WAP takes "
+                "inbound internet traffic (agents connect outward only)"
+            )
+    if not to_anywhere:
+        extra_by_host = [
+            f"{name} {protocol} {_short(extra)}"
+            for name, _ in targets
+            for protocol in protocols
+            if (extra := ports - planned.get((name, protocol), Intervals()))
+        ]
+        if extra_by_host:
+            found.append(
                 f"accepts from {format_addresses(sources, 2)} ports the plan does not need: "
-                f"{shown}{more}",
+                f"{_listed(extra_by_host)}"
             )
-        )
-    return out
+    return [Finding("overly-permissive", rule.label, text) for text in found]
+
+
+def _listed(items: list[str], limit: int = 3) -> str:
+    more = f"; and {len(items) - limit} more" if len(items) > limit else ""
+    return "; ".join(items[:limit]) + more
 
 
 def _addresses(side: object) -> Intervals:
@@ -324,6 +354,8 @@ def _shadowed(chain: Chain) -> list[Finding]:
         m = rule.match
         if rule.action is Action.CONTINUE or m.unknown is not None:
             continue
+        if m.new_connection is False:
+            continue  # established vs invalid: the model does not tell states apart
         if m.source and (m.source.unresolved or m.source.tags):
             continue
         if m.destination and (m.destination.unresolved or m.destination.tags):
@@ -356,18 +388,32 @@ def _shadowed(chain: Chain) -> list[Finding]:
             if not boxes or len(boxes) > SHADOW_BOXES or before == 0:
                 break
         if not boxes and covering:
+            same = all(
+                chain.rules[i].action is rule.action
+                for i in found
+                if chain.rules[i].label in covering
+            )
             shown = "; ".join(covering[:3]) + (" …" if len(covering) > 3 else "")
-            verb = (
-                "its accept never happens" if rule.action is Action.ACCEPT else "it never decides"
-            )
-            out.append(
-                Finding(
-                    "shadowed",
-                    rule.label,
-                    f"can never match ({verb}): earlier rules take everything it matches: {shown}",
-                    "info" if rule.action is Action.DROP else "warning",
+            if same:
+                out.append(
+                    Finding(
+                        "redundant",
+                        rule.label,
+                        f"never matches; earlier rules with the same action already take "
+                        f"everything it matches: {shown}",
+                        "info",
+                    )
                 )
-            )
+            else:
+                verb = "its accept never happens" if rule.action is Action.ACCEPT else "its drop"
+                out.append(
+                    Finding(
+                        "shadowed",
+                        rule.label,
+                        f"can never match ({verb}): earlier rules decide everything it matches "
+                        f"first: {shown}",
+                    )
+                )
     return out
 
 
