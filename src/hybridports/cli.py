@@ -376,6 +376,9 @@ def _check_proxy(value: str) -> None:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: every bad input is one ``error:`` line on stderr and exit code 2."""
+    from hybridports.console import utf8_output
+
+    utf8_output()  # Windows writes files and pipes in cp1252, which has no "→"
     command = get_command(app)
     try:
         # Without standalone mode, click returns a command's typer.Exit code instead of raising.

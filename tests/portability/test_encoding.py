@@ -54,11 +54,6 @@ def test_cp1252_stdout_gets_utf8_through_the_helper(tmp_path: Path) -> None:
     assert "→" in _cp1252_run(tmp_path, ["-c", WRAPPED], "catalog").stdout.decode("utf-8")
 
 
-@pytest.mark.xfail(
-    reason="cli.main must call hybridports.console.utf8_output() first (lead applies it); "
-    "remove this marker then",
-    strict=True,
-)
 def test_cp1252_stdout_does_not_crash_the_real_entry_point(tmp_path: Path) -> None:
     for args in _commands(tmp_path):
         done = _cp1252_run(tmp_path, ["-m", "hybridports"], *args)
