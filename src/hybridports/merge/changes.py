@@ -4,8 +4,8 @@ Always one plain line per flow that a port rule fixes ("allow tcp from A to B po
 (T1-05 Kerberos)"). With the topology, also the exact rules: the plan cut down to those
 flows and written by the render targets, so the ticket carries configuration that
 ``render`` itself would produce. Flows that failed for another reason ("error": something
-answered but not the service; "unknown"; "not-probed") are listed to investigate, not
-turned into rules.
+answered but not the service; "unknown") are listed to investigate, not turned into
+rules; "not-probed" is reported as coverage.
 """
 
 from __future__ import annotations
@@ -28,13 +28,17 @@ class Config:
     @property
     def title(self) -> str:
         where = f"host {self.host}" if self.host else "a firewall between the hosts"
-        return f"{self.target} rules for the failing flows ({where})"
+        # Written as render writes a whole policy: loaded alone it would replace the policy.
+        return (
+            f"{self.target} rules for the failing flows only ({where}): add them to the "
+            "existing policy, do not load this file in its place"
+        )
 
 
 @dataclass(frozen=True)
 class Changes:
     rules: tuple[Cell, ...]  # cells a port rule fixes, each with its one-line change
-    investigate: tuple[Cell, ...]  # failing for another reason
+    investigate: tuple[Cell, ...]  # failing for another reason ("error", "unknown")
     configs: tuple[Config, ...] = ()
     warnings: tuple[str, ...] = ()
 
@@ -58,7 +62,7 @@ def changes_for(matrix: Matrix, plan: Plan | None, targets: list[str]) -> Change
         if verdict in NEEDS_RULE:
             cell.change = change_line(cell)
             rules.append(cell)
-        elif cell.failing:
+        elif cell.failing and verdict != "not-probed":  # gaps are reported as coverage
             investigate.append(cell)
     # Required flows first: they are what blocks readiness.
     rules.sort(key=lambda c: not c.required)

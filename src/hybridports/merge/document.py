@@ -28,6 +28,9 @@ STYLE = {
     "open": "green",
 }
 COVERAGE_UNKNOWN = "coverage unknown: give --topology"
+# In the terminal and Markdown tables, gaps and skips with one reason fold into one row per
+# source (every cell is in csv, json and html).
+FOLDED = ("not-probed", "skipped")
 
 
 def _flow(cell: Cell) -> str:
@@ -100,28 +103,7 @@ class MergeDocument:
     # -- tables -------------------------------------------------------------------------
     def tables(self) -> list[Table]:
         m = self.matrix
-        tables = [self._by_source()]
-        attention = [c for c in m.cells if c.verdict not in PASSING]
-        tables.append(
-            Table(
-                "Flows that are not shown to work",
-                ("Source", "Destination", "Port", "Protocol", "Required", "Verdict", "Evidence"),
-                tuple(
-                    (
-                        c.key.source,
-                        c.key.destination,
-                        c.key.port_label,
-                        c.protocol,
-                        "yes" if c.required else "no",
-                        c.verdict,
-                        _evidence_text(c, "\n"),
-                    )
-                    for c in attention
-                ),
-                tuple(STYLE[c.verdict] for c in attention),
-                wrap=("Destination", "Protocol", "Evidence"),
-            )
-        )
+        tables = [self._by_source(), self._attention()]
         tables.append(
             Table(
                 "Firewall changes to request",
@@ -160,6 +142,47 @@ class MergeDocument:
                 )
             )
         return tables
+
+    def _attention(self) -> Table:
+        """Every cell that is not passing; gaps and skips with one reason fold per source."""
+        rows: list[tuple[str, ...]] = []
+        styles: list[str | None] = []
+        folded: dict[tuple[str, str, str], list[Cell]] = {}
+        for c in self.matrix.cells:
+            if c.verdict in PASSING:
+                continue
+            if c.verdict in FOLDED:
+                reason = next(e.detail for e in c.evidence if e.verdict == c.verdict)
+                folded.setdefault((c.key.source, c.verdict, reason), []).append(c)
+                continue
+            rows.append(_attention_row(c))
+            styles.append(STYLE[c.verdict])
+        for (source, verdict, reason), cells in folded.items():
+            if len(cells) <= 2:
+                rows += [_attention_row(c) for c in cells]
+                styles += [STYLE[verdict]] * len(cells)
+                continue
+            names = ", ".join(dict.fromkeys(c.key.destination for c in cells))
+            required = sum(1 for c in cells if c.required)
+            rows.append(
+                (
+                    source,
+                    f"({len(cells)} flows)",
+                    "",
+                    "",
+                    f"{required} of {len(cells)}",
+                    verdict,
+                    f"{reason}: {_clip(names, 120)}",
+                )
+            )
+            styles.append(STYLE[verdict])
+        return Table(
+            "Flows that are not shown to work",
+            ("Source", "Destination", "Port", "Protocol", "Required", "Verdict", "Evidence"),
+            tuple(rows),
+            tuple(styles),
+            wrap=("Destination", "Protocol", "Evidence"),
+        )
 
     def _by_source(self) -> Table:
         m = self.matrix
@@ -344,8 +367,8 @@ class MergeDocument:
             sections.append(
                 Section(
                     "Failing for another reason: investigate",
-                    "Something answered but not as expected, a policy rule could not be "
-                    "decided, or nobody checked: a port rule will not fix these.",
+                    "Something answered but not as expected, or a policy rule could not be "
+                    "decided: a port rule will not fix these.",
                     items=tuple(
                         f"{_flow(c)} — {c.verdict}: {_evidence_text(c, '; ')}"
                         for c in self.changes.investigate
@@ -400,6 +423,22 @@ class MergeDocument:
             items=tuple(c.change or "" for c in rules),
             code=tuple((c.title, c.text) for c in self.changes.configs),
         )
+
+
+def _attention_row(c: Cell) -> tuple[str, ...]:
+    return (
+        c.key.source,
+        c.key.destination,
+        c.key.port_label,
+        c.protocol,
+        "yes" if c.required else "no",
+        c.verdict,
+        _evidence_text(c, "\n"),
+    )
+
+
+def _clip(text: str, size: int) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
 
 
 def _key_json(cell: Cell) -> dict[str, Any]:
