@@ -38,7 +38,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         lab = report(
-            [DATA / "lab" / "sync01.json", DATA / "lab" / "router-audit.json"],
+            [DATA / "lab" / n for n in ("sync01.json", "router-audit.json", "dc01-audit.json")],
             ROOT / "examples" / "lab" / "topology.yaml",
             work / "lab.html",
         )

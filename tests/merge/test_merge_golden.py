@@ -21,10 +21,11 @@ FORMATS = {
     "html": "html",
 }
 CASES = {
-    # one probe and one audit of the router, with the plan: gaps and exact rules
+    # one probe, an audit of the router and a real audit of dc01's own rules, with the plan
     "lab": [
         str(DATA / "lab" / "sync01.json"),
         str(DATA / "lab" / "router-audit.json"),
+        str(DATA / "lab" / "dc01-audit.json"),
         "--topology",
         "examples/lab/topology.yaml",
     ],

@@ -159,13 +159,19 @@ def _add_audit(cell: Cell, item: ResultFile, row: AuditRow) -> None:
     check = f"{fmt} policy" + (f" of {host}" if host else "")
     if row.matched_rule:
         check += f", {row.matched_rule}"
-    detail = row.detail
+    parts = [row.detail] if row.detail else []
+    if row.unknown_ports and row.verdict != "allowed":
+        parts.insert(0, f"undecided ports {_ranges(row.unknown_ports)}")
     if row.blocked_ports and row.verdict != "allowed":
-        ports = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in row.blocked_ports)
-        detail = f"blocked ports {ports}" + (f"; {detail}" if detail else "")
+        parts.insert(0, f"blocked ports {_ranges(row.blocked_ports)}")
+    detail = "; ".join(parts)
     cell.evidence.append(
         Evidence(item.path, "audit", row.verdict, check, detail, row.blocked_ports)
     )
+
+
+def _ranges(pairs: tuple[tuple[int, int], ...]) -> str:
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in pairs)
 
 
 def _add_gaps(

@@ -44,6 +44,7 @@ class AuditRow:
     required: bool
     verdict: str
     blocked_ports: tuple[tuple[int, int], ...]
+    unknown_ports: tuple[tuple[int, int], ...]
     matched_rule: str | None
     catalog_id: str
     protocol: str
@@ -287,9 +288,12 @@ def _audit_row(row: Any, index: int, path: Path) -> AuditRow:
     prefix = f"results[{index}]."
     if not isinstance(row, dict):
         raise UserError(f"results[{index}]: expected an object", file=path)
-    blocked = row.get("blocked_ports", [])
-    if not isinstance(blocked, list):
-        raise UserError(f"{prefix}blocked_ports: expected a list, got {blocked!r:.60}", file=path)
+    lists = {}
+    for key in ("blocked_ports", "unknown_ports"):
+        value = row.get(key, [])
+        if not isinstance(value, list):
+            raise UserError(f"{prefix}{key}: expected a list, got {value!r:.60}", file=path)
+        lists[key] = tuple(_pair(p, f"{prefix}{key}", path) for p in value)
     return AuditRow(
         source=_text(row, "source", path, prefix),
         destination=_text(row, "destination", path, prefix),
@@ -297,7 +301,8 @@ def _audit_row(row: Any, index: int, path: Path) -> AuditRow:
         ports=_pair(row.get("ports"), f"{prefix}ports", path),
         required=_bool(row, "required", path, prefix),
         verdict=_verdict(row, AUDIT_VERDICTS, path, prefix),
-        blocked_ports=tuple(_pair(p, f"{prefix}blocked_ports", path) for p in blocked),
+        blocked_ports=lists["blocked_ports"],
+        unknown_ports=lists["unknown_ports"],
         matched_rule=_opt_text(row, "matched_rule", path, prefix),
         catalog_id=_opt_text(row, "catalog_id", path, prefix) or "",
         protocol=_opt_text(row, "protocol", path, prefix) or "",

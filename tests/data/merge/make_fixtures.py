@@ -2,8 +2,11 @@
 
 The probe files are what `hybridports probe … --format json` writes (ProbeDocument of a
 ProbeRun), with verdicts and details chosen per flow below instead of a real network, so
-they are small, realistic and reproducible. The audit file follows the audit command's
-JSON. Run from the repository root after a change of the probe JSON or of the plans:
+they are small, realistic and reproducible. lab/dc01-audit.json is a real `hybridports
+audit` of dc01's own iptables rules (render's, with the GC-over-TLS rule removed);
+lab/router-audit.json is written in the audit command's JSON shape with chosen verdicts
+(partial and unknown included). Run from the repository root after a change of the probe
+JSON or of the plans:
 
     .venv/bin/python tests/data/merge/make_fixtures.py
 """
@@ -11,6 +14,7 @@ JSON. Run from the repository root after a change of the probe JSON or of the pl
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -176,6 +180,31 @@ def audit_file(
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
+def real_audit(rules: Path, out: Path) -> None:
+    """dc01's own rules as render writes them, less GC over TLS; audited by the real command."""
+    hybridports = [sys.executable, "-m", "hybridports"]
+    topology = "examples/lab/topology.yaml"
+    rendered = subprocess.run(
+        [*hybridports, "render", topology, "--target", "iptables", "--host", "dc01"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    kept = [line for line in rendered.splitlines() if "--dport 3269 " not in line]
+    rules.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    policy = str(rules.relative_to(ROOT))
+    options = ["--policy-format", "iptables-save", "--host", "dc01", "--format", "json"]
+    audit = subprocess.run(
+        [*hybridports, "audit", topology, "--policy", policy, *options],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert audit.returncode == 1, audit.stderr  # GC over TLS is required and now blocked
+    out.write_text(audit.stdout, encoding="utf-8")
+
+
 def main() -> None:
     catalog = load_catalog()
     lab = plan(load_topology(ROOT / "examples/lab/topology.yaml"), catalog)
@@ -210,6 +239,8 @@ def main() -> None:
         },
         HERE / "lab" / "router-audit.json",
     )
+
+    real_audit(HERE / "lab" / "dc01.rules", HERE / "lab" / "dc01-audit.json")
 
     farm = plan(load_topology(ROOT / "examples/adfs-farm/topology.yaml"), catalog)
     (HERE / "adfs-farm").mkdir(exist_ok=True)
