@@ -172,6 +172,10 @@ def test_unknown_target() -> None:
     _bad(run("merge", str(LAB), "--target", "cisco"), "--target 'cisco'")
 
 
+def test_target_needs_the_topology() -> None:
+    _bad(run("merge", str(LAB), "--target", "iptables"), "--target needs --topology")
+
+
 def test_unknown_format() -> None:
     _bad(run("merge", str(LAB), "--format", "pdf"), "'pdf'")
 

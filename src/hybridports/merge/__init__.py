@@ -23,6 +23,8 @@ def merge(
     paths: list[Path], topology: Path | None = None, targets: list[str] | None = None
 ) -> MergeDocument:
     chosen = check_targets(targets or [])
+    if targets and topology is None:
+        raise UserError("--target needs --topology: the exact rules are written from the plan")
     files = load_results(paths)
     catalog = load_catalog()
     plan: Plan | None = None
