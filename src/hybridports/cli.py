@@ -295,7 +295,7 @@ def merge(
         typer.Argument(
             help="Result files: probe or audit output (--format json).",
             show_default=False,
-            metavar="RESULT.json...",
+            metavar="RESULT.json",
         ),
     ],
     format: Annotated[

@@ -39,7 +39,7 @@ def _bad(result: Result, *needles: str) -> None:
 
 
 def test_no_files() -> None:
-    _bad(run("merge"), "Missing argument 'RESULT.json...'")
+    _bad(run("merge"), "Missing argument 'RESULT.json'")
 
 
 def test_missing_file(tmp_path: Path) -> None:
