@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -107,12 +109,51 @@ def test_unknown_construct_never_allows() -> None:
         _chain(
             "fwd",
             _rule("odd", unknown="meta mark 0x1", ports=Intervals.span(88, 88)),
+            _rule("accept 89", ports=Intervals.span(89, 89)),
+        )
+    )
+    query = _query(ports=(87, 89))
+    outcome = Evaluator(rs).evaluate(query, FORWARD_PATH)
+    assert [str(x) for x in outcome.ports(query)] == ["89", "87", "88"]
+    assert "odd" in outcome.undecidable
+
+
+def test_an_undecidable_rule_that_cannot_change_the_verdict_does_not_matter() -> None:
+    rs = _ruleset(
+        _chain(
+            "fwd",
+            _rule("odd accept", unknown="meta mark 0x1"),
+            _rule("odd drop", Action.DROP, unknown="meta mark 0x2", ports=Intervals.span(90, 99)),
             _rule("accept all"),
         )
     )
-    outcome = Evaluator(rs).evaluate(_query(ports=(87, 89)), FORWARD_PATH)
-    assert [str(x) for x in outcome.ports(_query(ports=(87, 89)))] == ["87,89", "", "88"]
-    assert "odd" in outcome.undecidable
+    query = _query(ports=(80, 89))
+    outcome = Evaluator(rs).evaluate(query, FORWARD_PATH)
+    assert [str(x) for x in outcome.ports(query)] == ["80-89", "", ""]
+    assert not outcome.undecidable
+    query = _query(ports=(88, 92))
+    outcome = Evaluator(rs).evaluate(query, FORWARD_PATH)
+    assert [str(x) for x in outcome.ports(query)] == ["88-89", "", "90-92"]
+    assert set(outcome.undecidable) == {"odd drop"}
+
+
+def test_program_rules_are_decided_by_the_serving_process() -> None:
+    rs = _ruleset(
+        _chain("in", _rule("ldap", program="lsass.exe", ports=Intervals.span(389, 389))),
+        hooks={"input": ("in",)},
+    )
+    lsass = Query(
+        Side(network_interval("10.0.0.1")),
+        Side(network_interval("10.0.1.1"), process=("lsass.exe", None)),
+        "tcp",
+        Intervals.span(389, 389),
+        4,
+    )
+    assert _ports(rs, lsass, ("input",)) == ("389", "", "")
+    other = replace(lsass, destination=replace(lsass.destination, process=("dns.exe", "dns")))
+    assert _ports(rs, other, ("input",)) == ("", "389", "")
+    unknown = replace(lsass, destination=replace(lsass.destination, process=None))
+    assert _ports(rs, unknown, ("input",)) == ("", "", "389")
 
 
 def test_interfaces_need_a_map_except_loopback() -> None:

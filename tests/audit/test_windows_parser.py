@@ -221,16 +221,17 @@ def test_dc_matches() -> None:
         None,
         None,
     )
-    # Built-in rules name their program: the flow cannot tell, so the verdict is unknown.
-    assert ldap.unknown == f"Program {LSASS}"
+    # Built-in rules name their program: the evaluator decides them by the process that
+    # serves the planned port (audit/programs.py).
+    assert (ldap.program, ldap.service, ldap.unknown) == ("lsass.exe", None, None)
     rpc = rules["ADDS-RPC-TCP-In"].match
     assert rpc.rpc_dynamic and rpc.ports is None and rpc.protocols == TCP
     epmap = rules["ADDS-RPCEPMAP-TCP-In"].match
     assert not epmap.rpc_dynamic and epmap.ports == Intervals.span(135, 135)
-    assert epmap.unknown == r"Program %systemroot%\system32\svchost.exe; Service rpcss"
+    assert (epmap.program, epmap.service, epmap.unknown) == ("svchost.exe", "rpcss", None)
     echo = rules["ADDS-ICMP4-In"].match
     assert echo.protocols == frozenset({"icmp"}) and echo.families == frozenset({4})
-    assert echo.unknown == "IcmpType 8; Program System"
+    assert (echo.icmp_types, echo.program, echo.unknown) == (frozenset({8}), "system", None)
     rdp = rules["RemoteDesktop-UserMode-In-TCP"].match
     assert rdp.source == AddressMatch(network_interval("10.0.5.0/24"))  # a/255.255.255.0
     teredo = rules["CoreNet-Teredo-In"].match
@@ -387,12 +388,10 @@ def test_unknown_address_word() -> None:
 @pytest.mark.parametrize(
     ("fields", "unknown"),
     [
-        ({"Program": LSASS}, f"Program {LSASS}"),
-        ({"Service": "dnscache"}, "Service dnscache"),
         ({"Service": "*"}, "Service * (services only)"),
         ({"InterfaceType": "Wireless"}, "InterfaceType Wireless"),
         ({"InterfaceType": 2}, "InterfaceType 2"),
-        ({"IcmpType": ["8"]}, "IcmpType 8"),
+        ({"IcmpType": ["3:4"]}, "IcmpType 3:4"),
         ({"DynamicTarget": "ProximityApps"}, "DynamicTarget ProximityApps"),
         ({"Authentication": "Required"}, "Authentication Required (IPsec)"),
         (
@@ -862,3 +861,25 @@ def test_fuzz_mutated_rules(
     document = export(*(wrule(f"r{i}", **change) for i, change in enumerate(changes)), **domain)
     document["Profile"] = active
     _outcome(json.dumps(document))
+
+
+@pytest.mark.parametrize(
+    ("fields", "program", "service", "types"),
+    [
+        ({"Program": LSASS}, "lsass.exe", None, None),
+        ({"Program": "System"}, "system", None, None),
+        ({"Service": "dnscache"}, None, "dnscache", None),
+        ({"IcmpType": ["8"]}, None, None, frozenset({8})),
+        ({"IcmpType": ["8:0", "0"]}, None, None, frozenset({0, 8})),
+    ],
+)
+def test_program_service_and_icmp_filters_are_kept(
+    fields: dict[str, Any], program: str | None, service: str | None, types: frozenset[int] | None
+) -> None:
+    rule = only(parse(export(wrule(**{"LocalPort": "389", **fields}))))
+    assert (rule.match.program, rule.match.service, rule.match.icmp_types) == (
+        program,
+        service,
+        types,
+    )
+    assert rule.match.unknown is None

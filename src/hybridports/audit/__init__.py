@@ -9,6 +9,7 @@ from hybridports.audit.aws_sg import AwsSgParser
 from hybridports.audit.azure_nsg import AzureNsgParser
 from hybridports.audit.interface import PolicyParser
 from hybridports.audit.iptables import IptablesSaveParser
+from hybridports.audit.windows import WindowsFirewallParser
 
 PARSERS: dict[str, PolicyParser] = {
     parser.name: parser
@@ -16,6 +17,7 @@ PARSERS: dict[str, PolicyParser] = {
         AzureNsgParser(),
         AwsSgParser(),
         IptablesSaveParser(),
+        WindowsFirewallParser(),
     )
 }
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 import fnmatch
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hybridports.audit.interface import (
     Action,
@@ -40,6 +40,8 @@ from hybridports.audit.intervals import (
 PORTLESS = Intervals.span(0, 0)
 EPHEMERAL = Intervals.span(1024, 65535)  # a client's source port: some port in here
 MAX_DEPTH = 32  # jump nesting; nft and iptables refuse loops, a parser bug must not hang us
+# Which end of a flow is the local host at a position (whose process a program rule names).
+_LOCAL_END = {"input": "destination", "output": "source"}
 INDEX_SPAN = 1 << 16  # rules narrower than this on a dimension are indexed there
 SHADOW_LIMIT = 400  # earlier rules examined per rule by the shadow check
 
@@ -55,6 +57,9 @@ class Side:
     name: str = ""
     tags: frozenset[str] = frozenset()  # service tags a name belongs to (lower case)
     interface: str | None = None  # the audited firewall's interface towards it, if known
+    # The local process at this end (program, service), when known: Windows rules that name
+    # a program are decided with it; None makes such rules undecidable.
+    process: tuple[str, str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,9 @@ class Box:
     destination: Intervals
     ports: Intervals
     accepted_by: tuple[str, ...] = ()  # labels of the accepts met so far (earlier chains)
+    # Undecidable accept/drop rules this box may have matched: (action, label, why). The box
+    # goes on as if it had not; its verdict stands only if it ends the same way.
+    pending: tuple[tuple[Action, str, str], ...] = ()
 
 
 @dataclass
@@ -110,7 +118,9 @@ class Evaluator:
                 chain = self.ruleset.chains[key]
                 if chain.families is not None and query.family not in chain.families:
                     continue
-                boxes = self._base_chain(chain, boxes, query, outcome)
+                local = _LOCAL_END.get(position)
+                side = None if local is None else getattr(query, local)
+                boxes = self._base_chain(chain, boxes, query, outcome, side)
                 if not boxes:
                     return outcome
         for box in boxes:
@@ -118,15 +128,12 @@ class Evaluator:
         return outcome
 
     def _base_chain(
-        self, chain: Chain, boxes: list[Box], query: Query, outcome: Outcome
+        self, chain: Chain, boxes: list[Box], query: Query, outcome: Outcome, local: Side | None
     ) -> list[Box]:
         accepted: list[Box] = []
-        returned = self._chain(chain, boxes, query, outcome, accepted, 0)
-        for box in returned:
-            if chain.policy is Action.DROP:
-                outcome.dropped.append((box, chain.policy_label))
-            else:
-                accepted.append(_accepted(box, chain.policy_label))
+        returned = self._chain(chain, boxes, query, outcome, accepted, 0, local)
+        policy = Action.DROP if chain.policy is Action.DROP else Action.ACCEPT
+        accepted += _settle(returned, policy, chain.policy_label, outcome)
         return accepted
 
     def _chain(
@@ -137,6 +144,7 @@ class Evaluator:
         outcome: Outcome,
         accepted: list[Box],
         depth: int,
+        local: Side | None = None,
     ) -> list[Box]:
         """Run boxes through a chain; return what falls off its end or RETURNs."""
         if depth > MAX_DEPTH:
@@ -148,15 +156,19 @@ class Evaluator:
         for rule in self._index(chain).candidates(query):
             if not remaining:
                 break
-            relation = _relation(rule, query)
+            relation = _relation(rule, query, local)
             if relation is None:
                 continue
             if isinstance(relation, str):
                 if rule.action is Action.CONTINUE:
                     continue
-                outcome.undecidable.setdefault(rule.label, relation)
                 could, remaining = _split_all(remaining, _could_match(rule, query))
-                outcome.unknown.extend((box, rule.label) for box in could)
+                if rule.action in (Action.ACCEPT, Action.DROP):
+                    mark = (rule.action, rule.label, relation)
+                    remaining += [replace(box, pending=(*box.pending, mark)) for box in could]
+                elif could:
+                    outcome.undecidable.setdefault(rule.label, relation)
+                    outcome.unknown.extend((box, rule.label) for box in could)
                 continue
             if rule.action is Action.CONTINUE:
                 continue
@@ -164,9 +176,9 @@ class Evaluator:
             if not matched:
                 continue
             if rule.action is Action.ACCEPT:
-                accepted.extend(_accepted(box, rule.label) for box in matched)
+                accepted.extend(_settle(matched, Action.ACCEPT, rule.label, outcome))
             elif rule.action is Action.DROP:
-                outcome.dropped.extend((box, rule.label) for box in matched)
+                _settle(matched, Action.DROP, rule.label, outcome)
             elif rule.action is Action.RETURN:
                 returned.extend(matched)
             elif rule.action in (Action.JUMP, Action.GOTO):
@@ -176,7 +188,7 @@ class Evaluator:
                         (b, f"{rule.label} (no chain {rule.target})") for b in matched
                     )
                     continue
-                back = self._chain(target, matched, query, outcome, accepted, depth + 1)
+                back = self._chain(target, matched, query, outcome, accepted, depth + 1, local)
                 if rule.action is Action.JUMP:
                     remaining = remaining + back
                 else:
@@ -190,8 +202,20 @@ class Evaluator:
         return index
 
 
-def _accepted(box: Box, label: str) -> Box:
-    return Box(box.source, box.destination, box.ports, (*box.accepted_by, label))
+def _settle(boxes: list[Box], action: Action, label: str, outcome: Outcome) -> list[Box]:
+    """Boxes meet an accept or a drop. One that may have matched an undecidable rule with
+    the other action is unknown; the rest is decided. Returns the accepted boxes."""
+    accepted: list[Box] = []
+    for box in boxes:
+        other = next((p for p in box.pending if p[0] is not action), None)
+        if other is not None:
+            outcome.undecidable.setdefault(other[1], other[2])
+            outcome.unknown.append((box, other[1]))
+        elif action is Action.DROP:
+            outcome.dropped.append((box, label))
+        else:
+            accepted.append(replace(box, accepted_by=(*box.accepted_by, label), pending=()))
+    return accepted
 
 
 def _accept_label(labels: tuple[str, ...]) -> str:
@@ -205,43 +229,76 @@ def _accept_label(labels: tuple[str, ...]) -> str:
 Region = tuple[Intervals, Intervals, Intervals]  # source, destination, ports a rule matches
 
 
-def _relation(rule: Rule, query: Query) -> Region | str | None:
+def _relation(rule: Rule, query: Query, local: Side | None) -> Region | str | None:
     """What part of the query the rule matches: a region, None (no part), or a reason why
-    it cannot be decided."""
+    it cannot be decided. Understood conditions are checked first: a rule whose known
+    conditions already exclude the query does not match, whatever else it holds."""
     m = rule.match
-    if m.unknown is not None:
-        return f"the policy holds a construct hybridports cannot evaluate: {m.unknown}"
     if m.families is not None and query.family not in m.families:
         return None
     if m.new_connection is False:
         return None
     if m.protocols is not None and (query.protocol in m.protocols) == m.negate_protocols:
         return None
+    if m.icmp_types is not None and (
+        query.protocol not in ("icmp", "icmpv6")
+        or (8 if query.protocol == "icmp" else 128) not in m.icmp_types
+    ):
+        return None
     ports = _port_part(m, query)
     if ports is not None and not ports:
         return None
+    undecided: list[str] = []
     if m.source_ports is not None:
         if query.protocol not in ("tcp", "udp"):
             return None
         if not (query.source_ports & m.source_ports):
             return None
         if not query.source_ports.issubset(m.source_ports):
-            return f"matches source ports {m.source_ports}; a client's source port varies"
+            undecided.append(
+                f"matches source ports {m.source_ports}; a client's source port varies"
+            )
     why = _interface(m.in_interface, query.source.interface, "input interface")
     if why is False:
         return None
     why_out = _interface(m.out_interface, query.destination.interface, "output interface")
     if why_out is False:
         return None
-    if isinstance(why, str) or isinstance(why_out, str):
-        return why if isinstance(why, str) else str(why_out)
+    undecided += [w for w in (why, why_out) if isinstance(w, str)]
+    process = _process(m, local)
+    if process is False:
+        return None
+    if isinstance(process, str):
+        undecided.append(process)
     source = _address_part(m.source, query.source)
-    if source is None or isinstance(source, str):
-        return source
+    if source is None:
+        return None
     destination = _address_part(m.destination, query.destination)
-    if destination is None or isinstance(destination, str):
-        return destination
+    if destination is None:
+        return None
+    undecided += [part for part in (source, destination) if isinstance(part, str)]
+    if m.unknown is not None:
+        undecided.insert(
+            0, f"the policy holds a construct hybridports cannot evaluate: {m.unknown}"
+        )
+    if undecided:
+        return "; ".join(undecided)
+    assert isinstance(source, Intervals) and isinstance(destination, Intervals)
     return source, destination, ports if ports is not None else query.ports
+
+
+def _process(m: Match, local: Side | None) -> bool | str:
+    if m.program is None and m.service is None:
+        return True
+    if local is None or local.process is None:
+        named = " ".join(
+            f"{k} {v}" for k, v in (("program", m.program), ("service", m.service)) if v
+        )
+        return f"applies to {named} only; which process sends or serves this flow is not known"
+    program, service = local.process
+    if m.program is not None and m.program != program:
+        return False
+    return not (m.service is not None and m.service != service)
 
 
 def _port_part(m: Match, query: Query) -> Intervals | None:
@@ -293,15 +350,12 @@ def _could_match(rule: Rule, query: Query) -> Region:
     ports = _port_part(m, query)
     source = query.source.addresses
     destination = query.destination.addresses
-    if m.unknown is None:
-        if m.source is not None and m.source.unresolved is None and query.source.exact:
-            source = source & (m.source.addresses or ALL_ADDRESSES)
-        if (
-            m.destination is not None
-            and m.destination.unresolved is None
-            and query.destination.exact
-        ):
-            destination = destination & (m.destination.addresses or ALL_ADDRESSES)
+    # Understood addresses narrow what an undecidable rule might take.
+    if m.source is not None and m.source.unresolved is None and query.source.exact:
+        source = source & (m.source.addresses or ALL_ADDRESSES)
+    target = m.destination
+    if target is not None and target.unresolved is None and query.destination.exact:
+        destination = destination & (target.addresses or ALL_ADDRESSES)
     return (source, destination, ports if ports is not None else query.ports)
 
 
@@ -315,15 +369,15 @@ def _split_all(boxes: list[Box], region: Region) -> tuple[list[Box], list[Box]]:
         if not (s and d and p):
             outside.append(box)
             continue
-        inside.append(Box(s, d, p, box.accepted_by))
+        inside.append(replace(box, source=s, destination=d, ports=p))
         # box minus region as disjoint boxes: outside on source; else outside on destination;
         # else outside on ports.
         if rest := box.source - rs:
-            outside.append(Box(rest, box.destination, box.ports, box.accepted_by))
+            outside.append(replace(box, source=rest))
         if rest := box.destination - rd:
-            outside.append(Box(s, rest, box.ports, box.accepted_by))
+            outside.append(replace(box, source=s, destination=rest))
         if rest := box.ports - rp:
-            outside.append(Box(s, d, rest, box.accepted_by))
+            outside.append(replace(box, source=s, destination=d, ports=rest))
     return inside, outside
 
 

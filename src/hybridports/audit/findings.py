@@ -243,6 +243,7 @@ def _permissive(
     from_anywhere = PUBLIC_V4.issubset(sources)
     to_anywhere = PUBLIC_V4.issubset(destinations) and inbound_host is None
     found: list[str] = []
+    scoped: list[str] = []
     if m.protocols is None and m.ports is None and from_anywhere and (to_anywhere or inbound_host):
         where = f"to {inbound_host}" if inbound_host else "to any address"
         found.append(
@@ -276,15 +277,23 @@ def _permissive(
                 f"opens management port(s) {', '.join(management)} to any address ({where})"
             )
         agents = [
-            f"{name} ({', '.join(r.value for r in roles)})"
-            for name, roles in targets
-            if any(r in NO_INBOUND_INTERNET for r in roles)
+            (name, roles) for name, roles in targets if any(r in NO_INBOUND_INTERNET for r in roles)
         ]
+        needed_only = all(
+            ports.issubset(planned.get((name, p), Intervals()))
+            for name, _ in agents
+            for p in protocols
+        )
         if agents:
-            found.append(
-                f"accepts connections from the internet to {_listed(agents)}; only WAP takes "
-                "inbound internet traffic (agents connect outward only)"
+            shown = _listed([f"{n} ({', '.join(r.value for r in roles)})" for n, roles in agents])
+            text = (
+                f"accepts connections from any address, the internet included, to {shown}; "
+                "only WAP takes inbound internet traffic"
             )
+            if needed_only or not protocols:  # planned ports, too wide a source: scope it
+                scoped.append(f"{text}; the ports are planned: scope it to the planned sources")
+            else:
+                found.append(text)
     if not to_anywhere:
         extra_by_host = [
             f"{name} {protocol} {_short(extra)}"
@@ -297,7 +306,9 @@ def _permissive(
                 f"accepts from {format_addresses(sources, 2)} ports the plan does not need: "
                 f"{_listed(extra_by_host)}"
             )
-    return [Finding("overly-permissive", rule.label, text) for text in found]
+    return [Finding("overly-permissive", rule.label, text) for text in found] + [
+        Finding("overly-permissive", rule.label, text, "info") for text in scoped
+    ]
 
 
 def _listed(items: list[str], limit: int = 3) -> str:
@@ -333,10 +344,10 @@ def _legacy(rule: Rule, planned: dict[tuple[str, str], Intervals]) -> list[Findi
         if protocol not in protocols:
             continue
         hit = m.ports & ports
-        if not hit or (
-            hit == m.ports & ALL_PORTS and len(m.ports.spans) == 1 and m.ports.size() > 20000
-        ):
+        if not hit or m.ports.size() > 20000:
             continue  # a huge range is the permissive check's business
+        if ports.size() > 1 and hit.size() * 2 < ports.size():
+            continue  # one port inside 1025-5000 (3389, say) is not the old RPC range
         needed = Intervals.of(s for (_, p), v in planned.items() if p == protocol for s in v.spans)
         if hit.issubset(needed):
             continue  # the topology plans it (e.g. a DC pinned to 1025-5000)
@@ -435,6 +446,12 @@ def _covers_conditions(e: Match, r: Match) -> bool:
     if e.ports is not None and (r.protocols is None or not r.protocols <= {"tcp", "udp"}):
         return False
     if e.new_connection is not None and e.new_connection != r.new_connection:
+        return False
+    if e.program is not None and e.program != r.program:
+        return False
+    if e.service is not None and e.service != r.service:
+        return False
+    if e.icmp_types is not None and (r.icmp_types is None or not r.icmp_types <= e.icmp_types):
         return False
     if e.in_interface is not None and e.in_interface != r.in_interface:
         return False

@@ -83,6 +83,13 @@ class Match:
     # ``ct state established,related`` → False; ``ct state new`` or ``!= invalid`` → True.
     new_connection: bool | None = None
     families: frozenset[int] | None = None  # {4}, {6}; None: both
+    # ICMP types (echo request is 8, ICMPv6 128); None: the rule does not look at the type.
+    icmp_types: frozenset[int] | None = None
+    # Windows Firewall program and service filters, lower case: "lsass.exe", "system",
+    # "svchost.exe"; service short names "rpcss", "dns". They name the local process: the
+    # server for inbound rules, the client for outbound ones.
+    program: str | None = None
+    service: str | None = None
     # Text of a construct the parser could not read; the rule then decides nothing for sure.
     unknown: str | None = None
 

@@ -10,7 +10,7 @@ Where the policy stands decides the positions a flow's first packet meets:
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hybridports.audit.evaluate import PORTLESS, Query, Side
 from hybridports.audit.interface import (
@@ -19,6 +19,7 @@ from hybridports.audit.interface import (
     OUTBOUND_PATH,
 )
 from hybridports.audit.intervals import ALL_V4, ALL_V6, Intervals, network_interval
+from hybridports.audit.programs import server_process
 from hybridports.errors import UserError
 from hybridports.model import Role, Transport
 from hybridports.plan import Plan, PlannedFlow
@@ -144,6 +145,15 @@ def _query(flow: PlannedFlow, hosts: dict[str, Host], interfaces: InterfaceMap) 
     family = _family(flow, hosts)
     source = _side(flow, True, hosts, family, interfaces)
     destination = _side(flow, False, hosts, family, interfaces)
+    served_by = server_process(
+        flow.destination_role,
+        flow.transport.value,
+        flow.ports.low,
+        flow.ports.high,
+        flow.rpc_dynamic,
+    )
+    if served_by is not None:
+        destination = replace(destination, process=served_by)
     if flow.transport is Transport.ICMP:
         protocol, ports = ("icmp" if family == 4 else "icmpv6"), PORTLESS
     else:

@@ -89,7 +89,12 @@ def read_policy(path: Path, format_name: str, options: ParseOptions) -> Ruleset:
         raise PolicyError("no such policy file", file=path) from None
     except OSError as exc:
         raise PolicyError(f"cannot read: {exc.strerror}", file=path) from None
-    text = _decode(data, path)
+    if format_name == "windows":  # PowerShell 5.1 writes UTF-16 or the ANSI code page
+        from hybridports.audit.windows import decode_export
+
+        text = decode_export(data, str(path))
+    else:
+        text = _decode(data, path)
     if not text.strip():
         raise PolicyError("empty policy file (nothing to audit)", file=path)
     return parser.parse(text, str(path), options)

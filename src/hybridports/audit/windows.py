@@ -642,18 +642,35 @@ def _addresses(
     return AddressMatch(addresses, unresolved=unresolved)
 
 
+def _icmp_types(tokens: list[str], unknown: list[str]) -> frozenset[int] | None:
+    """IcmpType "8" or "8:0" (type:code): the types; anything else is unknown."""
+    types: set[int] = set()
+    for token in tokens:
+        kind, _, code = token.partition(":")
+        if not re.fullmatch(r"[0-9]{1,3}", kind) or (code and code not in ("*", "0")):
+            unknown.append(f"IcmpType {token}")
+            return None
+        types.add(int(kind))
+    return frozenset(types)
+
+
 def _is_any(text: str) -> bool:
     return text.lower() in ("", "any", "*")
 
 
-def _conditions(head: _Head, unknown: list[str], findings: list[Finding]) -> None:
-    """Filters the flow cannot tell: a program, service, interface or IPsec condition."""
+def _conditions(
+    head: _Head, unknown: list[str], findings: list[Finding]
+) -> tuple[str | None, str | None]:
+    """Filters the flow cannot tell (interface, IPsec condition) go to ``unknown``; the
+    program and service filters are returned, as the evaluator's lower-case names."""
     obj, where = head.obj, head.where
+    program_name: str | None = None
+    service_name: str | None = None
     application = _filter(obj, "ApplicationFilter", where, unknown, required=True)
     if application:
         program = _text(application.get("Program"), "Program", where)
         if not _is_any(program):
-            unknown.append(f"Program {program}")
+            program_name = _program_name(program)
         package = _text(application.get("Package"), "Package", where)
         if not _is_any(package):
             unknown.append(f"Package {package}")
@@ -663,7 +680,7 @@ def _conditions(head: _Head, unknown: list[str], findings: list[Finding]) -> Non
         if name == "*":
             unknown.append("Service * (services only)")
         elif not _is_any(name):
-            unknown.append(f"Service {name}")
+            service_name = name.lower()
     interface_type = _filter(obj, "InterfaceTypeFilter", where, unknown, required=True)
     if interface_type:
         kind = _text(interface_type.get("InterfaceType"), "InterfaceType", where)
@@ -688,6 +705,12 @@ def _conditions(head: _Head, unknown: list[str], findings: list[Finding]) -> Non
     keywords = _tokens(obj.get("RemoteDynamicKeywordAddresses"), "dynamic keywords", where)
     if keywords:
         unknown.append(f"RemoteDynamicKeywordAddresses {', '.join(keywords)}")
+    return program_name, service_name
+
+
+def _program_name(path: str) -> str:
+    """'%SystemRoot%\\System32\\lsass.exe' → 'lsass.exe'; 'System' → 'system'."""
+    return path.replace("/", "\\").rsplit("\\", 1)[-1].strip().lower()
 
 
 def _filter(obj: _Obj, key: str, where: _Where, unknown: list[str], required: bool) -> _Obj | None:
@@ -732,6 +755,7 @@ def _compile(head: _Head, findings: list[Finding]) -> list[Rule]:
     dest, src = _Ports(), _Ports()
     local_port, remote_port = "LocalPort", "RemotePort"
     dest_name, src_name = (local_port, remote_port) if inbound else (remote_port, local_port)
+    icmp_types: frozenset[int] | None = None
     ports = _filter(obj, "PortFilter", where, unknown, required=True)
     if ports:
         protocols, families = _protocol(ports.get("Protocol"), where, unknown)
@@ -739,7 +763,7 @@ def _compile(head: _Head, findings: list[Finding]) -> list[Rule]:
         src = _ports(ports.get(src_name), src_name, where)
         icmp = _tokens(ports.get("IcmpType"), "IcmpType", where)
         if icmp and not any(_is_any(t) for t in icmp):
-            unknown.append(f"IcmpType {', '.join(icmp)}")
+            icmp_types = _icmp_types(icmp, unknown)
         target = _text(ports.get("DynamicTarget"), "DynamicTarget", where)
         if not _is_any(target) and target != "0":
             unknown.append(f"DynamicTarget {target}")
@@ -749,7 +773,7 @@ def _compile(head: _Head, findings: list[Finding]) -> list[Rule]:
         local = _addresses(addresses.get("LocalAddress"), "LocalAddress", where, findings)
         remote = _addresses(addresses.get("RemoteAddress"), "RemoteAddress", where, findings)
         source, destination = (remote, local) if inbound else (local, remote)
-    _conditions(head, unknown, findings)
+    program, service = _conditions(head, unknown, findings)
     if src.rpc or src.epmap or src.keywords:
         words = (["RPC"] if src.rpc else []) + (["RPCEPMap"] if src.epmap else []) + src.keywords
         unknown.append(f"{src_name} {', '.join(words)}")
@@ -787,6 +811,9 @@ def _compile(head: _Head, findings: list[Finding]) -> list[Rule]:
         protocols=protocols,
         source_ports=src.ports,
         families=families,
+        icmp_types=icmp_types,
+        program=program,
+        service=service,
     )
     action = Action.ACCEPT if head.action == "allow" else Action.DROP
     rules: list[Rule] = []
