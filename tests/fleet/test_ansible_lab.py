@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -27,25 +26,14 @@ from typing import Any
 import pytest
 
 from lab import Lab
+from tests.fleet.support import ANSIBLE_DIR, PLAYBOOK, ansible_playbook
 
 pytestmark = pytest.mark.peers
 
-ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_DIR = ROOT / "deploy" / "ansible"
-PLAYBOOK = ANSIBLE_DIR / "fleet.yml"
 LAB_INVENTORY = ANSIBLE_DIR / "inventory" / "lab.yml"
 SCENARIO = "cloud-443-blocked"
 ADDRESSES = {"sync01": "198.18.1.10", "dc01": "198.18.2.10"}
 FAILING = ("closed", "filtered", "error")
-
-
-def ansible_playbook() -> str:
-    """The ansible-playbook next to this Python (the project's venv), else on PATH."""
-    beside = Path(sys.executable).parent / "ansible-playbook"
-    found = str(beside) if beside.exists() else shutil.which("ansible-playbook")
-    if found is None:
-        pytest.skip("ansible-core is not installed (pip install 'ansible-core>=2.16,<2.20')")
-    return found
 
 
 def merge_available() -> bool:
