@@ -9,6 +9,7 @@ is used; no `playwright install`). The reports come from the merge test data
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -35,15 +36,17 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     OUT.mkdir(parents=True, exist_ok=True)
+    os.chdir(DATA)  # the reports name the files as given: short relative names
+    here = Path()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         lab = report(
-            [DATA / "lab" / n for n in ("sync01.json", "router-audit.json", "dc01-audit.json")],
+            [here / "lab" / n for n in ("sync01.json", "router-audit.json", "dc01-audit.json")],
             ROOT / "examples" / "lab" / "topology.yaml",
             work / "lab.html",
         )
         farm = report(
-            sorted((DATA / "adfs-farm").glob("*.json")),
+            sorted((here / "adfs-farm").glob("*.json")),
             ROOT / "examples" / "adfs-farm" / "topology.yaml",
             work / "adfs-farm.html",
         )
