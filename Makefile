@@ -42,12 +42,14 @@ fmt: $(STAMP)
 
 ## golden: rewrite the golden files after an intended output change (review the diff!)
 golden: $(STAMP)
-	$(BIN)/pytest tests/test_golden.py --update-golden
+	$(BIN)/pytest tests/test_golden.py tests/merge/test_merge_golden.py --update-golden
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/plan_scale.py
 	$(BIN)/python benchmarks/probe_vs_nmap.py
 	$(BIN)/python benchmarks/cloud_checks.py
+	$(BIN)/python benchmarks/audit_scale.py
+	$(BIN)/python benchmarks/merge_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist src/*.egg-info

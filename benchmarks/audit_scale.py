@@ -24,8 +24,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from plan_scale import topology
-
 from hybridports.audit import PARSERS
 from hybridports.audit.evaluate import ChainIndex, Evaluator
 from hybridports.audit.interface import ParseOptions, Ruleset
@@ -33,6 +31,7 @@ from hybridports.audit.queries import InterfaceMap, placements
 from hybridports.audit.run import audit
 from hybridports.catalog import load_catalog
 from hybridports.plan import Plan, PlannedFlow, plan
+from plan_scale import topology
 
 NOISE_PORTS = (22, 80, 443, 1433, 3389, 5985, 8080, 8443, 9000)
 
@@ -78,7 +77,13 @@ def _from_flow(f: PlannedFlow, action: str) -> dict[str, Any]:
 
 def nft_json(rows: list[dict[str, Any]]) -> str:
     items: list[dict[str, Any]] = [
-        {"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}},
+        {
+            "metainfo": {
+                "version": "1.0.6",
+                "release_name": "Lester Gooch #5",
+                "json_schema_version": 1,
+            }
+        },
         {"table": {"family": "inet", "name": "filter", "handle": 1}},
         {
             "chain": {
@@ -144,7 +149,13 @@ def nft_json(rows: list[dict[str, Any]]) -> str:
 
 def _nft_rule(handle: int, expr: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "rule": {"family": "inet", "table": "filter", "chain": "forward", "handle": handle, "expr": expr}
+        "rule": {
+            "family": "inet",
+            "table": "filter",
+            "chain": "forward",
+            "handle": handle,
+            "expr": expr,
+        }
     }
 
 
@@ -169,7 +180,9 @@ def nsg_json(rows: list[dict[str, Any]]) -> str:
                     "destinationPortRange": str(low) if low == high else f"{low}-{high}",
                 }
             )
-        groups.append({"name": f"nsg{start // 1000}", "location": "westeurope", "securityRules": rules})
+        groups.append(
+            {"name": f"nsg{start // 1000}", "location": "westeurope", "securityRules": rules}
+        )
     return json.dumps(groups)
 
 
@@ -220,8 +233,10 @@ def main() -> None:
     if args.case:
         print(json.dumps(run_case(args.case[0], int(args.case[1]), args.hosts)))
         return
-    print(f"{'format':14} {'rules':>7} {'flows':>7} {'parse s':>8} {'audit s':>8} "
-          f"{'µs/(rule+flow)':>15} {'naive s':>9} {'speed-up':>9} {'peak MiB':>9}")
+    print(
+        f"{'format':14} {'rules':>7} {'flows':>7} {'parse s':>8} {'audit s':>8} "
+        f"{'µs/(rule+flow)':>15} {'naive s':>9} {'speed-up':>9} {'peak MiB':>9}"
+    )
     for fmt in ("nftables-json", "azure-nsg"):
         for rules in (int(r) for r in args.rules.split(",")):
             out = subprocess.run(

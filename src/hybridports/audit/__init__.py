@@ -9,14 +9,16 @@ from hybridports.audit.aws_sg import AwsSgParser
 from hybridports.audit.azure_nsg import AzureNsgParser
 from hybridports.audit.interface import PolicyParser
 from hybridports.audit.iptables import IptablesSaveParser
+from hybridports.audit.nftables import NftablesJsonParser
 from hybridports.audit.windows import WindowsFirewallParser
 
 PARSERS: dict[str, PolicyParser] = {
     parser.name: parser
     for parser in (
+        NftablesJsonParser(),
+        IptablesSaveParser(),
         AzureNsgParser(),
         AwsSgParser(),
-        IptablesSaveParser(),
         WindowsFirewallParser(),
     )
 }

@@ -9,6 +9,7 @@ cost follows the number of rules, not rules times flows.
 from __future__ import annotations
 
 import bisect
+import fnmatch
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -20,6 +21,7 @@ from hybridports.audit.interface import (
     Action,
     Chain,
     Finding,
+    InterfaceMatch,
     Match,
     Rule,
     Ruleset,
@@ -88,7 +90,7 @@ def policy_findings(
     hidden = {f.rule for f in shadowed}  # a rule that never matches allows nothing
     # A platform default rule behind the policy's own deny-all is how NSGs are meant to be.
     out += [f for f in shadowed if "(default rule)" not in f.rule]
-    entry = _chain_entries(ruleset)
+    entry = _chain_entries(ruleset, interfaces)
     for chain in reachable:
         inbound_host = host if host and _is_at(ruleset, chain, INBOUND_PATH) else None
         outbound_host = host if host and _is_at(ruleset, chain, OUTBOUND_PATH) else None
@@ -97,6 +99,10 @@ def policy_findings(
                 continue
             if rule.label in hidden:
                 continue
+            reach = (
+                reach[0] & _behind(rule.match.in_interface, interfaces),
+                reach[1] & _behind(rule.match.out_interface, interfaces),
+            )
             out += _permissive(rule, reach, hosts, planned, plan, inbound_host, outbound_host)
             out += _legacy(rule, planned)
     return out
@@ -109,15 +115,29 @@ Reach = tuple[Intervals, Intervals]
 _EVERYWHERE: Reach = (ALL_ADDRESSES, ALL_ADDRESSES)
 
 
-def _chain_entries(ruleset: Ruleset) -> dict[str, Reach]:
+def _behind(match: InterfaceMatch | None, interfaces: InterfaceMap) -> Intervals:
+    """Addresses an interface match can see, by the --interface map (all without one)."""
+    if match is None or not interfaces:
+        return ALL_ADDRESSES
+    values = Intervals.of(
+        span
+        for name, addresses, _ in interfaces.entries
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in match.names)
+        for span in addresses.spans
+    )
+    return ALL_ADDRESSES - values if match.negate else values
+
+
+def _chain_entries(ruleset: Ruleset, interfaces: InterfaceMap) -> dict[str, Reach]:
     """For user chains: the union of the addresses their jumps and gotos match."""
     spans: dict[str, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {}
     for chain in ruleset.chains.values():
         for rule in chain.rules:
             if rule.target and rule.action in (Action.JUMP, Action.GOTO):
                 src, dst = spans.setdefault(rule.target, ([], []))
-                src += _addresses(rule.match.source).spans
-                dst += _addresses(rule.match.destination).spans
+                m = rule.match
+                src += (_addresses(m.source) & _behind(m.in_interface, interfaces)).spans
+                dst += (_addresses(m.destination) & _behind(m.out_interface, interfaces)).spans
     return {key: (Intervals.of(s), Intervals.of(d)) for key, (s, d) in spans.items()}
 
 
@@ -255,6 +275,16 @@ def _permissive(
         targets = [(inbound_host, role_of.get(inbound_host, ()))]
     else:
         targets = hosts.covered(destinations)
+    if m.protocols is None and m.ports is None and targets and not from_anywhere:
+        shown = _listed([name for name, _ in targets])
+        return [
+            Finding(
+                "overly-permissive",
+                rule.label,
+                f"accepts every protocol and port from {format_addresses(sources, 2)} to "
+                f"{shown}; the plan needs only its flows there",
+            )
+        ]
     protocols = _protocols(m)
     if from_anywhere:
         where = "any address" if to_anywhere else ", ".join(n for n, _ in targets[:4]) or ""
@@ -274,7 +304,7 @@ def _permissive(
         ]
         if management and (to_anywhere or targets):
             found.append(
-                f"opens management port(s) {', '.join(management)} to any address ({where})"
+                f"opens management port(s) {', '.join(management)} from any address to {where}"
             )
         agents = [
             (name, roles) for name, roles in targets if any(r in NO_INBOUND_INTERNET for r in roles)

@@ -65,6 +65,8 @@ def load_json(text: str, file: str, what: str) -> Any:
         ) from None
     except RecursionError:
         raise PolicyError(f"JSON nested too deeply for {what}", file=file) from None
+    except ValueError as exc:  # e.g. a number beyond Python's 4,300-digit limit
+        raise PolicyError(f"not valid JSON ({what} expected): {exc}", file=file) from None
 
 
 def line_of(value: Any) -> int | None:
