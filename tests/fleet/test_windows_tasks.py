@@ -246,3 +246,28 @@ def test_windows_only_dependencies_are_downloaded_by_name() -> None:
     windows_only = closure(windows) - closure(linux)
     extra = yaml.safe_load(DEFAULTS.read_text(encoding="utf-8"))["hybridports_win_extra_wheels"]
     assert windows_only <= set(extra), windows_only
+
+
+def test_windows_module_arguments_exist_in_ansible_windows(tmp_path: Path) -> None:
+    """Every argument of a win_* task is an option of the real module (when installed)."""
+    tasks = yaml.safe_load((ANSIBLE_DIR / "roles/hybridports/tasks/windows.yml").read_text())
+    uses: dict[str, list[set[str]]] = {}
+    for task in tasks:
+        (module,) = [key for key in task if key.startswith("ansible.windows.")] or [None]
+        if module is None:
+            continue
+        args = task[module] if isinstance(task[module], dict) else {}
+        uses.setdefault(module, []).append(set(args) | set(task.get("args") or {}))
+    doc_cmd = str(Path(ansible_playbook()).with_name("ansible-doc"))
+    env = {**os.environ, "ANSIBLE_HOME": str(tmp_path / "ansible-home")}
+    proc = subprocess.run(
+        [doc_cmd, "-j", *uses], capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+    docs = json.loads(proc.stdout or "{}") if proc.returncode == 0 else {}
+    if set(docs) != set(uses):
+        pytest.skip("the ansible.windows collection is not installed")
+    for module, arg_sets in uses.items():
+        options = docs[module]["doc"]["options"]
+        known = set(options) | {a for o in options.values() for a in o.get("aliases", [])}
+        for args in arg_sets:
+            assert args <= known, (module, args - known)
