@@ -401,6 +401,9 @@ class _SpanIndex:
         self._entries.sort()
         self._lows = [lo for lo, _, _ in self._entries]
 
+    def all(self) -> Iterator[int]:
+        return (position for _, _, position in self._entries)
+
     def overlapping(self, values: Intervals) -> Iterator[int]:
         for lo, hi in values.spans:
             start = bisect.bisect_left(self._lows, lo - self._widest)
@@ -408,6 +411,36 @@ class _SpanIndex:
             for elo, ehi, position in self._entries[start:end]:
                 if ehi >= lo and elo <= hi:
                     yield position
+
+
+class _PairIndex:
+    """Rules narrow on both destination and source: by destination span, then by source
+    within it, so a flow finds the rules for its own pair without walking every rule that
+    shares its destination (thousands of sources may reach one DC)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple[int, int], int] = {}
+        self._destinations = _SpanIndex()
+        self._sources: list[_SpanIndex] = []
+
+    def add(self, destination: Intervals, source: Intervals, position: int) -> None:
+        for span in destination.spans:
+            key = self._keys.get(span)
+            if key is None:
+                key = self._keys[span] = len(self._sources)
+                self._sources.append(_SpanIndex())
+                self._destinations.add(Intervals((span,)), key)
+            self._sources[key].add(source, position)
+
+    def freeze(self) -> None:
+        self._destinations.freeze()
+        for index in self._sources:
+            index.freeze()
+
+    def overlapping(self, destination: Intervals, source: Intervals | None) -> Iterator[int]:
+        for key in self._destinations.overlapping(destination):
+            index = self._sources[key]
+            yield from (index.all() if source is None else index.overlapping(source))
 
 
 def _narrow(values: Intervals | None) -> bool:
@@ -421,6 +454,7 @@ def _narrow(values: Intervals | None) -> bool:
 class ChainIndex:
     def __init__(self, chain: Chain) -> None:
         self.rules = chain.rules
+        self.by_pair = _PairIndex()
         self.by_destination = _SpanIndex()
         self.by_source = _SpanIndex()
         self.by_port = _SpanIndex()
@@ -429,7 +463,10 @@ class ChainIndex:
             if rule.action is Action.CONTINUE and rule.match.unknown is None:
                 continue  # never changes a verdict
             m = rule.match
-            if m.unknown is None and _plain(m.destination):
+            if m.unknown is None and _plain(m.destination) and _plain(m.source):
+                assert m.destination is not None and m.source is not None
+                self.by_pair.add(m.destination.addresses, m.source.addresses, position)
+            elif m.unknown is None and _plain(m.destination):
                 assert m.destination is not None
                 self.by_destination.add(m.destination.addresses, position)
             elif m.unknown is None and _plain(m.source):
@@ -439,7 +476,7 @@ class ChainIndex:
                 self.by_port.add(m.ports, position)
             else:
                 self.broad.append(position)
-        for index in (self.by_destination, self.by_source, self.by_port):
+        for index in (self.by_pair, self.by_destination, self.by_source, self.by_port):
             index.freeze()
 
     def earlier_overlapping(
@@ -454,6 +491,7 @@ class ChainIndex:
         found = set(broad)
         if _narrow(destination):
             found.update(self.by_destination.overlapping(destination))
+            found.update(self.by_pair.overlapping(destination, source if _narrow(source) else None))
         if _narrow(source):
             found.update(self.by_source.overlapping(source))
         if _narrow(ports):
@@ -463,6 +501,7 @@ class ChainIndex:
 
     def candidates(self, query: Query) -> list[Rule]:
         found = set(self.broad)
+        found.update(self.by_pair.overlapping(query.destination.addresses, query.source.addresses))
         found.update(self.by_destination.overlapping(query.destination.addresses))
         found.update(self.by_source.overlapping(query.source.addresses))
         if query.protocol in ("tcp", "udp"):
