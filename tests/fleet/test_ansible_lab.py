@@ -165,7 +165,7 @@ def test_the_install_is_real_on_the_wheel_host(fleet: Run) -> None:
         check=False,
     )
     assert proc.returncode == 0 and "hybridports" in proc.stdout, proc.stderr
-    wheels = {p.name.split("-")[0] for p in (fleet.out_dir / "wheelhouse").glob("*.whl")}
+    wheels = {p.name.split("-")[0] for p in (fleet.out_dir / "build" / "wheelhouse").glob("*.whl")}
     assert {"hybridports", "pydantic", "cryptography"} <= wheels
     # The shortcut host installed nothing
     assert not (fleet.out_dir.parent / "hosts" / "lab-dc" / "venv").exists()

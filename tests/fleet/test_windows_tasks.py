@@ -183,7 +183,9 @@ def test_pip_bootstraps_from_its_wheel_and_installs_offline(
     assert install[0][-1] == root + "\\wheelhouse\\hybridports-0.1.0-py3-none-any.whl"
     # The controller packed the given wheelhouse into the one zip that is copied
     copies = {c["dest"]: c for c in calls(log, "win_copy")}
-    assert copies[root + "\\dist\\wheelhouse.zip"]["src"] == str(tmp / "out" / "wheelhouse-win.zip")
+    assert copies[root + "\\dist\\wheelhouse.zip"]["src"] == str(
+        tmp / "out" / "build" / "wheelhouse-win.zip"
+    )
 
 
 def test_the_probe_command_line_for_cmd(
