@@ -42,7 +42,7 @@ fmt: $(STAMP)
 
 ## golden: rewrite the golden files after an intended output change (review the diff!)
 golden: $(STAMP)
-	$(BIN)/pytest tests/test_golden.py tests/merge/test_merge_golden.py --update-golden
+	$(BIN)/pytest tests/test_golden.py tests/merge/test_merge_golden.py tests/audit/test_audit_golden.py --update-golden
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/plan_scale.py
