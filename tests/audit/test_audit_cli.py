@@ -115,3 +115,35 @@ def test_every_parser_is_offered() -> None:
     assert helped.exit_code == 0
     for name in PARSERS:
         assert name in helped.stdout
+
+
+SAMPLES = {
+    "nftables-json": DATA / "nftables-json" / "gateway.json",
+    "iptables-save": DATA / "iptables-save" / "gateway.save",
+    "azure-nsg": DATA / "azure-nsg" / "nsg-show.json",
+    "aws-sg": DATA / "aws-sg" / "describe-security-groups.json",
+    "windows": DATA / "windows" / "dc01-ws2022-ps7.json",
+}
+
+
+@pytest.mark.parametrize("given", sorted(SAMPLES))
+@pytest.mark.parametrize("fmt", sorted(SAMPLES))
+def test_a_file_of_another_format_is_refused(given: str, fmt: str) -> None:
+    """Every sample parses as its own format and is refused, in one line, by every other."""
+    result = run(
+        "audit", PTA, "--policy", str(SAMPLES[given]), "--policy-format", fmt, "-f", "json"
+    )
+    if given == fmt:
+        assert result.exit_code in (0, 1), result.stderr
+        assert json.loads(result.stdout)["policy"]["format"] == fmt
+    else:
+        _one_line_error(result, str(SAMPLES[given]))
+
+
+def test_truncated_exports_are_refused_with_their_line(tmp_path: Path) -> None:
+    for fmt, sample in SAMPLES.items():
+        text = sample.read_bytes()
+        cut = tmp_path / f"cut-{sample.name}"
+        cut.write_bytes(text[: len(text) * 2 // 3])
+        result = run("audit", PTA, "--policy", str(cut), "--policy-format", fmt)
+        _one_line_error(result, str(cut))
