@@ -89,7 +89,9 @@ def test_without_the_interface_map_the_rules_are_unknown(
     assert rows and {r["verdict"] for r in rows} <= {"unknown", "blocked"}
     assert "unknown" in {r["verdict"] for r in rows}
     assert code == 1
-    assert any(f["kind"] == "undecidable" and "--interface" in f["detail"] for f in report["findings"])
+    assert any(
+        f["kind"] == "undecidable" and "--interface" in f["detail"] for f in report["findings"]
+    )
 
 
 @pytest.mark.parametrize("name", ["open", "table1-no-rpc-dynamic", "udp-blocked"])
@@ -105,7 +107,8 @@ def test_audit_agrees_with_probe(lab: Lab, topology: Path, tmp_path: Path, name:
     }
     compared = 0
     for check in probed["results"]:
-        if check["verdict"] == "skipped" or check["port"] is None and check["transport"] != "icmp":
+        portless = check["port"] is None and check["transport"] != "icmp"
+        if check["verdict"] == "skipped" or portless:
             continue
         key = (check["destination"], check["transport"], tuple(check["flow_ports"]))
         verdict = verdicts[key]
