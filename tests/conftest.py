@@ -12,6 +12,13 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """tests/lab first: its modules bring the lab up and down themselves, and would wait
+    forever for the session-wide ``lab`` fixture below once another module has taken it."""
+    lab_tests = Path(__file__).parent / "lab"
+    items.sort(key=lambda item: not item.path.is_relative_to(lab_tests))
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden", action="store_true", help="rewrite golden files from the current output"
