@@ -158,6 +158,7 @@ ICMP_TYPES = {
 ALL_ICMP_TYPES = frozenset(range(256))
 NFPROTO = {"ipv4": 4, "ipv6": 6, 2: 4, 10: 6}
 ETHERTYPES = {"ip": 4, "ip6": 6, 0x0800: 4, 0x86DD: 6}
+REJECT_FAMILY = {"icmp": frozenset({4}), "icmpv6": frozenset({6})}  # icmpx, tcp reset: both
 MAX_VARIANTS = 10_000  # rules one nft rule may split into (vmap, concatenated sets)
 RELATIONS = {"<": (1, -1), "<=": (1, 0), ">": (-1, 1), ">=": (-1, 0)}
 
@@ -599,7 +600,19 @@ class _RuleReader:
         if kind == "vmap":
             return self._vmap(drafts, body)
         if kind == "reject":
-            return [replace(d, action=Action.DROP, reject=True) for d in drafts]
+            # ``reject with icmp``/``icmpv6`` carries its family: nft lists an inet rule's
+            # ``meta nfproto`` as that reject type alone, and other packets pass the rule.
+            reject_type = body.get("type") if isinstance(body, dict) else None
+            only = REJECT_FAMILY.get(reject_type) if isinstance(reject_type, str) else None
+            return [
+                replace(
+                    d,
+                    action=Action.DROP,
+                    reject=True,
+                    families=d.families if only is None else _meet(d.families, only),
+                )
+                for d in drafts
+            ]
         if kind in NAT:
             self._nat(kind, body)
             return [replace(d, action=Action.ACCEPT) for d in drafts]
@@ -1110,6 +1123,10 @@ def _expr_text(value: object) -> str:
         ((kind, body),) = value.items()
         if kind == "payload" and isinstance(body, dict) and "field" in body:
             return f"{body.get('protocol')} {body.get('field')}"
+        if kind == "payload" and isinstance(body, dict):
+            # A raw payload (nft merges adjacent header matches into one): nft's own syntax.
+            # Falling through to _value_text would come back here forever.
+            return f"@{body.get('base')},{body.get('offset')},{body.get('len')}"
         if kind == "meta" and isinstance(body, dict):
             return f"meta {body.get('key')}"
         if kind == "ct" and isinstance(body, dict):
