@@ -303,6 +303,8 @@ class _Draft:
     out_interface: InterfaceMatch | None = None
     # Whether the first packet of a new connection meets each state-like condition.
     first_packet: list[bool] = field(default_factory=list)
+    # The raw table runs before connection tracking: every packet's state reads INVALID.
+    before_conntrack: bool = False
     no_echo: bool = False  # an ICMP type match that no echo request meets
     unknown: list[_Construct] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)
@@ -390,7 +392,9 @@ def _states(draft: _Draft, negate: bool, args: list[str]) -> None:
     states = {s.upper() for s in args[0].split(",")}
     if not states <= CT_STATES:
         raise _Unknown(f"states {', '.join(sorted(states - CT_STATES))} are not known")
-    if "NEW" in states:
+    if draft.before_conntrack:
+        meets = "INVALID" in states
+    elif "NEW" in states:
         meets = True
     elif states & {"SNAT", "DNAT"}:
         raise _Unknown("whether a new connection was translated is not known here")
@@ -834,6 +838,7 @@ class _TableReader:
         drafts: dict[str, list[_Draft]] = {name: [] for name in self.block.chains}
         for number, chain, words in self.block.rules:
             draft = _Draft(chain, len(drafts[chain]) + 1, number, self.family)
+            draft.before_conntrack = table == "raw"
             try:
                 read_rule(draft, words)
             except PolicyError as exc:
