@@ -42,6 +42,28 @@ EPHEMERAL = Intervals.span(1024, 65535)  # a client's source port: some port in 
 MAX_DEPTH = 32  # jump nesting; nft and iptables refuse loops, a parser bug must not hang us
 # Which end of a flow is the local host at a position (whose process a program rule names).
 _LOCAL_END = {"input": "destination", "output": "source"}
+# The interfaces a packet has at each hook: no output interface before routing (prerouting,
+# input); a packet the host itself sends has no input interface (output, and postrouting
+# after output). A forwarded packet keeps its input interface at postrouting.
+_HAS_INTERFACES = {
+    "prerouting": (True, False),
+    "input": (True, False),
+    "forward": (True, True),
+    "output": (False, True),
+    "postrouting": (True, True),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _At:
+    """Where a chain runs: the local end (whose process a program rule names), and which
+    interfaces the packet has there."""
+
+    local: Side | None = None
+    has_in: bool = True
+    has_out: bool = True
+
+
 INDEX_SPAN = 1 << 16  # rules narrower than this on a dimension are indexed there
 SHADOW_LIMIT = 400  # earlier rules examined per rule by the shadow check
 
@@ -113,14 +135,18 @@ class Evaluator:
         """The packet through the given positions in order (e.g. the forward path)."""
         outcome = Outcome()
         boxes = [Box(query.source.addresses, query.destination.addresses, query.ports)]
+        positions = tuple(positions)
+        local_origin = "output" in positions
         for position in positions:
             for key in self.ruleset.hooks.get(position, ()):
                 chain = self.ruleset.chains[key]
                 if chain.families is not None and query.family not in chain.families:
                     continue
-                local = _LOCAL_END.get(position)
-                side = None if local is None else getattr(query, local)
-                boxes = self._base_chain(chain, boxes, query, outcome, side)
+                end = _LOCAL_END.get(position)
+                has_in, has_out = _HAS_INTERFACES.get(position, (True, True))
+                has_in = has_in and not local_origin
+                at = _At(None if end is None else getattr(query, end), has_in, has_out)
+                boxes = self._base_chain(chain, boxes, query, outcome, at)
                 if not boxes:
                     return outcome
         for box in boxes:
@@ -128,10 +154,10 @@ class Evaluator:
         return outcome
 
     def _base_chain(
-        self, chain: Chain, boxes: list[Box], query: Query, outcome: Outcome, local: Side | None
+        self, chain: Chain, boxes: list[Box], query: Query, outcome: Outcome, at: _At
     ) -> list[Box]:
         accepted: list[Box] = []
-        returned = self._chain(chain, boxes, query, outcome, accepted, 0, local)
+        returned = self._chain(chain, boxes, query, outcome, accepted, 0, at)
         policy = Action.DROP if chain.policy is Action.DROP else Action.ACCEPT
         accepted += _settle(returned, policy, chain.policy_label, outcome)
         return accepted
@@ -144,7 +170,7 @@ class Evaluator:
         outcome: Outcome,
         accepted: list[Box],
         depth: int,
-        local: Side | None = None,
+        at: _At,
     ) -> list[Box]:
         """Run boxes through a chain; return what falls off its end or RETURNs."""
         if depth > MAX_DEPTH:
@@ -156,7 +182,7 @@ class Evaluator:
         for rule in self._index(chain).candidates(query):
             if not remaining:
                 break
-            relation = _relation(rule, query, local)
+            relation = _relation(rule, query, at)
             if relation is None:
                 continue
             if isinstance(relation, str):
@@ -188,7 +214,7 @@ class Evaluator:
                         (b, f"{rule.label} (no chain {rule.target})") for b in matched
                     )
                     continue
-                back = self._chain(target, matched, query, outcome, accepted, depth + 1, local)
+                back = self._chain(target, matched, query, outcome, accepted, depth + 1, at)
                 if rule.action is Action.JUMP:
                     remaining = remaining + back
                 else:
@@ -229,7 +255,7 @@ def _accept_label(labels: tuple[str, ...]) -> str:
 Region = tuple[Intervals, Intervals, Intervals]  # source, destination, ports a rule matches
 
 
-def _relation(rule: Rule, query: Query, local: Side | None) -> Region | str | None:
+def _relation(rule: Rule, query: Query, at: _At) -> Region | str | None:
     """What part of the query the rule matches: a region, None (no part), or a reason why
     it cannot be decided. Understood conditions are checked first: a rule whose known
     conditions already exclude the query does not match, whatever else it holds."""
@@ -258,14 +284,16 @@ def _relation(rule: Rule, query: Query, local: Side | None) -> Region | str | No
             undecided.append(
                 f"matches source ports {m.source_ports}; a client's source port varies"
             )
-    why = _interface(m.in_interface, query.source.interface, "input interface")
+    in_name = query.source.interface if at.has_in else ""
+    out_name = query.destination.interface if at.has_out else ""
+    why = _interface(m.in_interface, in_name, "input interface")
     if why is False:
         return None
-    why_out = _interface(m.out_interface, query.destination.interface, "output interface")
+    why_out = _interface(m.out_interface, out_name, "output interface")
     if why_out is False:
         return None
     undecided += [w for w in (why, why_out) if isinstance(w, str)]
-    process = _process(m, local)
+    process = _process(m, at.local)
     if process is False:
         return None
     if isinstance(process, str):
@@ -312,7 +340,8 @@ def _port_part(m: Match, query: Query) -> Intervals | None:
 
 
 def _interface(match: InterfaceMatch | None, actual: str | None, what: str) -> bool | str:
-    """True: matches; False: does not; text: cannot tell (no interface map)."""
+    """True: matches; False: does not; text: cannot tell (no interface map). ``actual`` is
+    "" where the packet has no such interface at this hook."""
     if match is None:
         return True
     if actual is None:
@@ -320,7 +349,7 @@ def _interface(match: InterfaceMatch | None, actual: str | None, what: str) -> b
             return match.negate  # traffic between hosts never uses the loopback
         names = ", ".join(sorted(match.names))
         return f"matches {what} {'not ' if match.negate else ''}{names}; give --interface"
-    hit = any(fnmatch.fnmatchcase(actual, name) for name in match.names)
+    hit = bool(actual) and any(fnmatch.fnmatchcase(actual, name) for name in match.names)
     return hit != match.negate
 
 

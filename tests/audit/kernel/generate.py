@@ -55,10 +55,10 @@ SOURCE_PORTS = ["30000-30010", "30005", "1024-30004", "30011-65535", "53", "3000
 # boundaries above, so a sport rule that is off by one shows.
 SPORT_BASE = 30000
 EXOTIC_SHARE = 0.125
-# The evaluator does not know that a packet has no output interface yet at prerouting
-# (``oifname "x"`` never matches there, ``oifname != "x"`` always does): tables with a
-# prerouting chain get no oifname/oif until it does (corpus/open-nft-prerouting-oifname.json).
-PREROUTING_OIF = False
+# At prerouting a packet has no output interface yet (``oifname "x"`` never matches there,
+# ``oifname != "x"`` always does); the evaluator knows it since corpus/nft-prerouting-oifname
+# and corpus/found-nftables-97230506eefb (a forwarded packet keeps its iif at postrouting).
+PREROUTING_OIF = True
 # nft 1.0.6 and iptables-nft 1.8.9 encode "sport != A and dport != B" (single values) as one
 # 4-byte "cmp neq" on both ports, i.e. "not (sport A and dport B)", while their listings
 # still show two matches: the kernel and every reader of the listing disagree. Not ours to
