@@ -20,6 +20,8 @@ demo: $(STAMP)
 	@echo
 	@echo "More: $(BIN)/hybridports plan examples/<name>/topology.yaml --format json|csv|markdown"
 	@echo "      $(BIN)/hybridports catalog"
+	@echo "      $(BIN)/hybridports audit examples/pta-sso/topology.yaml --policy examples/pta-sso/policies/gateway.json --policy-format nftables-json --interface lan-servers=10.0.1.0/24 --interface dcs=10.0.2.0/24 --interface office=10.20.0.0/16 --interface wan=0.0.0.0/0"
+	@echo "      ansible-playbook -i deploy/ansible/inventory/lab.yml deploy/ansible/fleet.yml   (fleet probe + merged HTML report, see deploy/ansible/README.md)"
 	@echo
 	sh scripts/lab-demo.sh $(BIN)
 
