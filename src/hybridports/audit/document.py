@@ -144,14 +144,15 @@ def _ports(v: FlowVerdict) -> str:
 
 def _row(v: FlowVerdict) -> tuple[str, ...]:
     flow = v.flow
+    icmp = flow.transport.value == "icmp"
     return (
         flow.source,
         flow.destination,
         flow.transport.value,
-        str(flow.ports) if flow.transport.value != "icmp" else "-",
+        "-" if icmp else str(flow.ports),
         "yes" if flow.required else "no",
         v.verdict,
-        _ports(v) if v.verdict != "allowed" else "",
+        "" if v.verdict == "allowed" else ("echo" if icmp else _ports(v)),
         v.matched_rule,
         flow.purpose,
     )

@@ -180,12 +180,16 @@ def _verdict(placement: Placement, outcome: Outcome) -> FlowVerdict:
         rule = next((label for _, o, label in evidence if o == "unknown"), "")
     else:
         rule = next((label for _, o, label in evidence if o == "dropped"), "")
-    ports_shown = query.ports != Intervals.span(0, 0) or query.protocol in ("tcp", "udp")
+    if query.protocol not in ("tcp", "udp"):
+        # ICMP has no ports: the flow's "ports" are its ICMP type, blocked or not as a whole.
+        whole = Intervals.span(placement.flow.ports.low, placement.flow.ports.high)
+        blocked = whole if blocked else Intervals()
+        unknown = whole if unknown else Intervals()
     return FlowVerdict(
         placement.flow,
         verdict,
-        blocked if ports_shown else Intervals(),
-        unknown if ports_shown else Intervals(),
+        blocked,
+        unknown,
         rule,
         placement.ends,
         evidence,
