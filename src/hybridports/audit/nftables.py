@@ -834,7 +834,10 @@ class _RuleReader:
 def _entries(text: str, file: str) -> list[tuple[str, dict[str, object], int | None]]:
     """(kind, body, line) of every object in the "nftables" array."""
     start = text.lstrip("\ufeff \t\r\n")
-    if start.startswith(("table ", "#", "flush ", "add ", "define ", "include ")):
+    first_words = {line.split(" ", 1)[0] for line in start.splitlines()[:50] if line.strip()}
+    if first_words & {"table", "flush", "add", "define", "include"} and not start.startswith(
+        ("{", "[")
+    ):
         raise PolicyError(
             f"this is nft's text syntax, not JSON: {WHAT} expected (list it with `nft -j`)",
             file=file,
