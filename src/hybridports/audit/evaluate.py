@@ -132,19 +132,24 @@ class Evaluator:
         self._indexes: dict[str, ChainIndex] = {}
 
     def evaluate(self, query: Query, positions: Iterable[str]) -> Outcome:
-        """The packet through the given positions in order (e.g. the forward path)."""
+        """The packet through the given positions in order: the forward path, a host's input
+        or output, or (host-based policies) output at the source then input at the
+        destination."""
         outcome = Outcome()
         boxes = [Box(query.source.addresses, query.destination.addresses, query.ports)]
-        positions = tuple(positions)
-        local_origin = "output" in positions
+        sent_here = False  # between output and the next host's arrival: no input interface
         for position in positions:
+            if position == "output":
+                sent_here = True
+            elif position in ("prerouting", "input"):
+                sent_here = False  # arrived at a host (the other end of a host policy)
             for key in self.ruleset.hooks.get(position, ()):
                 chain = self.ruleset.chains[key]
                 if chain.families is not None and query.family not in chain.families:
                     continue
                 end = _LOCAL_END.get(position)
                 has_in, has_out = _HAS_INTERFACES.get(position, (True, True))
-                has_in = has_in and not local_origin
+                has_in = has_in and not sent_here
                 at = _At(None if end is None else getattr(query, end), has_in, has_out)
                 boxes = self._base_chain(chain, boxes, query, outcome, at)
                 if not boxes:
@@ -188,7 +193,7 @@ class Evaluator:
             if isinstance(relation, str):
                 if rule.action is Action.CONTINUE:
                     continue
-                could, remaining = _split_all(remaining, _could_match(rule, query))
+                could, remaining = split_boxes(remaining, _could_match(rule, query))
                 if rule.action in (Action.ACCEPT, Action.DROP):
                     mark = (rule.action, rule.label, relation)
                     remaining += [replace(box, pending=(*box.pending, mark)) for box in could]
@@ -198,7 +203,7 @@ class Evaluator:
                 continue
             if rule.action is Action.CONTINUE:
                 continue
-            matched, remaining = _split_all(remaining, relation)
+            matched, remaining = split_boxes(remaining, relation)
             if not matched:
                 continue
             if rule.action is Action.ACCEPT:
@@ -388,7 +393,7 @@ def _could_match(rule: Rule, query: Query) -> Region:
     return (source, destination, ports if ports is not None else query.ports)
 
 
-def _split_all(boxes: list[Box], region: Region) -> tuple[list[Box], list[Box]]:
+def split_boxes(boxes: list[Box], region: Region) -> tuple[list[Box], list[Box]]:
     """Split every box into its part inside ``region`` and the parts outside."""
     inside: list[Box] = []
     outside: list[Box] = []
@@ -547,4 +552,14 @@ def _plain(match: AddressMatch | None) -> bool:
     )
 
 
-__all__ = ["ALL_PORTS", "PORTLESS", "Box", "Evaluator", "Outcome", "Query", "Side"]
+__all__ = [
+    "ALL_PORTS",
+    "PORTLESS",
+    "Box",
+    "Evaluator",
+    "Outcome",
+    "Query",
+    "Region",
+    "Side",
+    "split_boxes",
+]

@@ -13,12 +13,13 @@ import fnmatch
 from collections import defaultdict
 from collections.abc import Iterable
 
-from hybridports.audit.evaluate import ChainIndex
+from hybridports.audit.evaluate import Box, ChainIndex, split_boxes
 from hybridports.audit.interface import (
     FORWARD_PATH,
     INBOUND_PATH,
     OUTBOUND_PATH,
     Action,
+    AddressMatch,
     Chain,
     Finding,
     InterfaceMatch,
@@ -175,10 +176,7 @@ def _positions(ruleset: Ruleset, host: str | None) -> tuple[str, ...]:
 
 
 def _is_at(ruleset: Ruleset, chain: Chain, path: tuple[str, ...]) -> bool:
-    keys = {k for p in path for k in ruleset.hooks.get(p, ())}
-    return chain.key in keys and not any(
-        chain.key in ruleset.hooks.get(p, ()) for p in ("forward",)
-    )
+    return any(chain.key in ruleset.hooks.get(p, ()) for p in path)
 
 
 def _reachable(ruleset: Ruleset, positions: tuple[str, ...]) -> list[Chain]:
@@ -346,13 +344,14 @@ def _listed(items: list[str], limit: int = 3) -> str:
     return "; ".join(items[:limit]) + more
 
 
-def _addresses(side: object) -> Intervals:
-    if side is None:
+def _addresses(match: AddressMatch | None) -> Intervals:
+    """What one side of a rule covers (any address without a match; the Internet tag as the
+    public IPv4 space)."""
+    if match is None:
         return ALL_ADDRESSES
-    addresses: Intervals = getattr(side, "addresses", Intervals())
-    if "internet" in getattr(side, "tags", ()):
-        addresses = addresses | PUBLIC_V4
-    return addresses
+    if "internet" in match.tags:
+        return match.addresses | PUBLIC_V4
+    return match.addresses
 
 
 def _short(values: Intervals, limit: int = 4) -> str:
@@ -412,29 +411,22 @@ def _shadowed(chain: Chain) -> list[Finding]:
         ]
         if not earlier:
             continue
-        boxes = [region]
-        covering: list[str] = []
+        boxes = [Box(*region)]
+        covering: list[Rule] = []
         for e in earlier:
             if not _covers_conditions(e.match, m):
                 continue
-            cover = (
-                _addresses(e.match.source),
-                _addresses(e.match.destination),
-                e.match.ports or ALL_PORTS,
-            )
-            before = len(boxes)
-            boxes, hit = _subtract(boxes, cover)
-            if hit:
-                covering.append(e.label)
-            if not boxes or len(boxes) > SHADOW_BOXES or before == 0:
+            em = e.match
+            cover = (_addresses(em.source), _addresses(em.destination), em.ports or ALL_PORTS)
+            inside, boxes = split_boxes(boxes, cover)
+            if inside:
+                covering.append(e)
+            if not boxes or len(boxes) > SHADOW_BOXES:
                 break
         if not boxes and covering:
-            same = all(
-                chain.rules[i].action is rule.action
-                for i in found
-                if chain.rules[i].label in covering
-            )
-            shown = "; ".join(covering[:3]) + (" …" if len(covering) > 3 else "")
+            same = all(e.action is rule.action for e in covering)
+            labels = [e.label for e in covering]
+            shown = "; ".join(labels[:3]) + (" …" if len(labels) > 3 else "")
             if same:
                 out.append(
                     Finding(
@@ -486,25 +478,3 @@ def _covers_conditions(e: Match, r: Match) -> bool:
     if e.in_interface is not None and e.in_interface != r.in_interface:
         return False
     return not (e.out_interface is not None and e.out_interface != r.out_interface)
-
-
-Region = tuple[Intervals, Intervals, Intervals]
-
-
-def _subtract(boxes: Iterable[Region], cover: Region) -> tuple[list[Region], bool]:
-    out: list[Region] = []
-    hit = False
-    cs, cd, cp = cover
-    for s, d, p in boxes:
-        si, di, pi = s & cs, d & cd, p & cp
-        if not (si and di and pi):
-            out.append((s, d, p))
-            continue
-        hit = True
-        if rest := s - cs:
-            out.append((rest, d, p))
-        if rest := d - cd:
-            out.append((si, rest, p))
-        if rest := p - cp:
-            out.append((si, di, rest))
-    return out, hit

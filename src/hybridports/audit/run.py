@@ -125,7 +125,7 @@ def audit(plan: Plan, ruleset: Ruleset, host: str | None, interfaces: InterfaceM
     results: list[FlowVerdict] = []
     undecidable: dict[str, str] = {}
     for placement in placed:
-        outcome = _evaluate(evaluator, placement)
+        outcome = evaluator.evaluate(placement.query, placement.positions)
         undecidable.update(outcome.undecidable)
         results.append(_verdict(placement, outcome))
     findings = list(ruleset.findings)
@@ -133,33 +133,6 @@ def audit(plan: Plan, ruleset: Ruleset, host: str | None, interfaces: InterfaceM
         findings.append(Finding("undecidable", label, why))
     findings += policy_findings(plan, ruleset, host, placed, interfaces)
     return AuditResult(plan, ruleset, ruleset.file, host, results, findings, via_proxy)
-
-
-def _evaluate(evaluator: Evaluator, placement: Placement) -> Outcome:
-    """Host-based policy at both ends: what the source end accepts then meets the other."""
-    if placement.ends == ("source", "destination"):
-        from hybridports.audit.interface import INBOUND_PATH, OUTBOUND_PATH
-
-        first = evaluator.evaluate(placement.query, OUTBOUND_PATH)
-        allowed, _, _ = first.ports(placement.query)
-        second = (
-            evaluator.evaluate(_with_ports(placement.query, allowed), INBOUND_PATH)
-            if allowed
-            else Outcome()
-        )
-        return Outcome(
-            accepted=second.accepted,
-            dropped=first.dropped + second.dropped,
-            unknown=first.unknown + second.unknown,
-            undecidable={**first.undecidable, **second.undecidable},
-        )
-    return evaluator.evaluate(placement.query, placement.positions)
-
-
-def _with_ports(query: Any, ports: Intervals) -> Any:
-    from dataclasses import replace
-
-    return replace(query, ports=ports)
 
 
 def _verdict(placement: Placement, outcome: Outcome) -> FlowVerdict:
