@@ -8,7 +8,6 @@ files next to them into a throwaway network namespace and saving them back
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ from hybridports.audit.intervals import (
 from hybridports.audit.iptables import IptablesSaveParser, tokenize
 from tests.clirunner import run
 from tests.conftest import EXAMPLES, ROOT
+from tests.peers.netns import throwaway_namespace
 
 DATA = ROOT / "tests" / "data" / "audit" / "iptables-save"
 PARSER = IptablesSaveParser()
@@ -383,14 +383,8 @@ def namespace() -> Iterator[str]:
     reason = _namespace_reason()
     if reason:
         pytest.skip(reason)
-    name = f"hp-audit-ipt-{secrets.token_hex(4)}"
-    proc = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot create a network namespace: {proc.stderr.strip()}")
-    try:
+    with throwaway_namespace("hp-audit-ipt") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
 
 
 @pytest.mark.peers

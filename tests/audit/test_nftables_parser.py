@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ from hybridports.audit.nftables import NftablesJsonParser
 from hybridports.render.interface import RenderError
 from hybridports.render.run import render
 from tests.conftest import ROOT
+from tests.peers.netns import throwaway_namespace
 from tests.render.cloud_support import EXAMPLE_NAMES, planned
 
 DATA = ROOT / "tests" / "data" / "audit" / "nftables-json"
@@ -664,14 +664,8 @@ def namespace() -> Iterator[str]:
     """A throwaway network namespace, so nft never touches the host's ruleset."""
     if shutil.which("nft") is None or shutil.which("ip") is None:
         pytest.skip("nft or ip not installed (Debian packages nftables, iproute2)")
-    name = f"hp-nftjson-{secrets.token_hex(4)}"
-    proc = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot create a network namespace: {proc.stderr.strip()}")
-    try:
+    with throwaway_namespace("hp-nftjson") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
 
 
 def nft(namespace: str, *args: str) -> str:
@@ -717,18 +711,13 @@ def test_samples_match_a_fresh_listing(source: Path) -> None:
     installed = subprocess.run(["nft", "--version"], capture_output=True, text=True).stdout
     if f"v{version} " not in installed:
         pytest.skip(f"samples were listed by nft {version}; installed: {installed.strip()}")
-    name = f"hp-nftjson-{secrets.token_hex(4)}"
-    if subprocess.run(["ip", "netns", "add", name], capture_output=True).returncode != 0:
-        pytest.skip("cannot create a network namespace")
-    try:
+    with throwaway_namespace("hp-nftjson") as name:
         subprocess.run(
             ["ip", "-n", name, "link", "add", "wan0", "type", "veth", "peer", "name", "wan0-p"],
             check=True,
         )
         nft(name, "-f", str(source))
         fresh = parse_text(nft(name, "-j", "list", "ruleset"), str(source))
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
     expected = parse(source.stem)
     assert fresh.hooks == expected.hooks
     assert fresh.summary == expected.summary

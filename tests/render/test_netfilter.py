@@ -8,7 +8,6 @@ forward path and for one host of each role, inside a throwaway network namespace
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from hybridports.render.run import render
 from hybridports.topology import load_topology
 from tests.clirunner import run
 from tests.conftest import EXAMPLES, ROOT
+from tests.peers.netns import throwaway_namespace
 from tests.render.cloud_support import planned, topology_path
 
 GOLDEN = ROOT / "tests" / "golden" / "render"
@@ -346,14 +346,8 @@ def namespace() -> Iterator[str]:
     reason = _tools_reason()
     if reason:
         pytest.skip(reason)
-    name = f"hp-render-{secrets.token_hex(4)}"
-    proc = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot create a network namespace: {proc.stderr.strip()}")
-    try:
+    with throwaway_namespace("hp-render") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
 
 
 def role_hosts(example: str, tmp_path: Path) -> list[str]:
