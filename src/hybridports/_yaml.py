@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from hybridports.errors import UserError
+from hybridports.files import read_input
 
 Path_ = tuple[str | int, ...]
 
@@ -47,15 +48,7 @@ class YamlDoc:
 def read_yaml(path: str | Path, *, what: str = "file") -> YamlDoc:
     """Read and parse a YAML file; every failure is a UserError naming the file."""
     name = str(path)
-    p = Path(path)
-    if not p.exists():
-        raise UserError(f"no such {what}", file=name)
-    if p.is_dir():
-        raise UserError(f"is a directory, not a {what}", file=name)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise UserError(f"cannot read {what}: {exc.strerror}", file=name) from None
+    raw = read_input(path, what)
     if b"\x00" in raw:
         raise UserError(f"binary data, not a YAML {what}", file=name)
     try:

@@ -13,6 +13,7 @@ from hybridports.audit.interface import Finding, ParseOptions, PolicyError, Rule
 from hybridports.audit.intervals import Intervals
 from hybridports.audit.queries import InterfaceMap, Placement, placements
 from hybridports.errors import UserError
+from hybridports.files import read_input
 from hybridports.plan import Plan, PlannedFlow
 
 VERDICTS = ("allowed", "partial", "blocked", "unknown")
@@ -81,14 +82,7 @@ def read_policy(path: Path, format_name: str, options: ParseOptions) -> Ruleset:
         raise UserError(
             f"unknown --policy-format {format_name!r} (expected one of: {', '.join(PARSERS)})"
         )
-    if path.is_dir():
-        raise PolicyError("is a directory, not a policy file", file=path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise PolicyError("no such policy file", file=path) from None
-    except OSError as exc:
-        raise PolicyError(f"cannot read: {exc.strerror}", file=path) from None
+    data = read_input(path, "policy file")
     if format_name == "windows":  # PowerShell 5.1 writes UTF-16 or the ANSI code page
         from hybridports.audit.windows import decode_export
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from hybridports import __version__
 from hybridports.errors import UserError
+from hybridports.files import read_input
 from hybridports.merge.model import AUDIT_VERDICTS, PROBE_VERDICTS
 from hybridports.provenance import RESULT_SCHEMA
 
@@ -192,14 +193,7 @@ def load_result(path: Path) -> ResultFile:
 
 
 def _read_json(path: Path) -> Any:
-    if path.is_dir():
-        raise UserError("is a directory, not a result file", file=path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError("no such result file", file=path) from None
-    except OSError as exc:
-        raise UserError(f"cannot read: {exc.strerror}", file=path) from None
+    raw = read_input(path, "result file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
